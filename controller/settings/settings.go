@@ -1,0 +1,135 @@
+// Package settings is the contract between the CDK construct that deploys the
+// fleet controller and the controller binary: the construct renders a Settings
+// value to JSON on the controller instance, and the binary reads it back. It has
+// no dependencies so both sides can import it cheaply.
+package settings
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// DefaultPath is where the controller instance's boot script writes the settings.
+const DefaultPath = "/etc/synapse-ops-runners/controller.json"
+
+// Tag keys shared by the stack, the boot script and the controller.
+const (
+	// TagEnvironment is on every resource of the fleet; IAM policies are scoped by it.
+	TagEnvironment = "synapse-ops-runners:env"
+	// TagPool is on each pool's group and instances.
+	TagPool = "synapse-ops-runners:pool"
+	// TagJitInstanceArn is on each JIT config parameter: only the instance with
+	// that ARN may read or delete it.
+	TagJitInstanceArn = "synapse-ops-runners:instance-arn"
+	// TagJobStarted is the instance's own marker, set by the runner's job-started
+	// hook. An instance carrying it is never removed for being idle. It can only
+	// make the controller more careful, never cause a termination.
+	TagJobStarted = "synapse-ops-runners:job-started"
+)
+
+// Credential kinds, matching the JSON shape of the GitHub credential secret.
+const (
+	CredentialApp = "app" // {"app_id": 1, "installation_id": 2, "private_key": "..."}
+	CredentialPAT = "pat" // {"token": "..."}
+)
+
+// Settings is the controller's whole configuration.
+type Settings struct {
+	// Environment is the environment name (dev, prod).
+	Environment string `json:"environment"`
+	// Region is the AWS region of the fleet.
+	Region string `json:"region"`
+	// Repository is the ops repository ("owner/name") the scale sets are registered on.
+	Repository string `json:"repository"`
+	// GitHubURL is the repository URL given to the scale set client.
+	GitHubURL string `json:"githubUrl"`
+	// CredentialSecretArn is the Secrets Manager secret holding the GitHub App
+	// key or the PAT. Only the controller's role can read it.
+	CredentialSecretArn string `json:"credentialSecretArn"`
+	// CredentialKind is CredentialApp or CredentialPAT.
+	CredentialKind string `json:"credentialKind"`
+	// JitParameterPrefix is the SSM path (ending in /) of the JIT configs; each
+	// parameter is named prefix + instance id.
+	JitParameterPrefix string `json:"jitParameterPrefix"`
+	// AlarmTopicArn, when set, receives the max-runtime watchdog's warnings.
+	AlarmTopicArn string `json:"alarmTopicArn,omitempty"`
+	// Pools are the fleets the controller manages.
+	Pools []Pool `json:"pools"`
+}
+
+// Pool is one fleet as the controller sees it.
+type Pool struct {
+	Name                 string   `json:"name"`
+	ScaleSetName         string   `json:"scaleSetName"`
+	RunnerGroup          string   `json:"runnerGroup"`
+	Labels               []string `json:"labels"`
+	AutoScalingGroupName string   `json:"autoScalingGroupName"`
+	LaunchHookName       string   `json:"launchHookName"`
+	TerminateHookName    string   `json:"terminateHookName"`
+	Min                  int      `json:"min"`
+	Max                  int      `json:"max"`
+	MinIdle              int      `json:"minIdle"`
+	Spot                 bool     `json:"spot"`
+	// SpotFallbackToOnDemand switches the group to on-demand after
+	// InsufficientInstanceCapacity or a spot interruption.
+	SpotFallbackToOnDemand bool `json:"spotFallbackToOnDemand"`
+	BootGraceMinutes       int  `json:"bootGraceMinutes"`
+	NoJobTimeoutMinutes    int  `json:"noJobTimeoutMinutes"`
+	MaxRuntimeHours        int  `json:"maxRuntimeHours"`
+}
+
+// Validate reports every missing or inconsistent field at once.
+func (s Settings) Validate() error {
+	var errs []error
+	req := func(field, v string) {
+		if strings.TrimSpace(v) == "" {
+			errs = append(errs, fmt.Errorf("settings: %s: missing", field))
+		}
+	}
+	req("environment", s.Environment)
+	req("region", s.Region)
+	req("repository", s.Repository)
+	req("githubUrl", s.GitHubURL)
+	req("credentialSecretArn", s.CredentialSecretArn)
+	req("jitParameterPrefix", s.JitParameterPrefix)
+	if s.CredentialKind != CredentialApp && s.CredentialKind != CredentialPAT {
+		errs = append(errs, fmt.Errorf("settings: credentialKind: %q is not %s or %s", s.CredentialKind, CredentialApp, CredentialPAT))
+	}
+	if s.JitParameterPrefix != "" && !strings.HasSuffix(s.JitParameterPrefix, "/") {
+		errs = append(errs, fmt.Errorf("settings: jitParameterPrefix: %q must end with /", s.JitParameterPrefix))
+	}
+	if len(s.Pools) == 0 {
+		errs = append(errs, errors.New("settings: pools: none"))
+	}
+	for i, p := range s.Pools {
+		f := func(name string) string { return fmt.Sprintf("pools[%d].%s", i, name) }
+		req(f("name"), p.Name)
+		req(f("scaleSetName"), p.ScaleSetName)
+		req(f("runnerGroup"), p.RunnerGroup)
+		req(f("autoScalingGroupName"), p.AutoScalingGroupName)
+		req(f("launchHookName"), p.LaunchHookName)
+		if p.Max < 1 || p.Min < 0 || p.Min > p.Max || p.MinIdle < 0 || p.MinIdle > p.Max {
+			errs = append(errs, fmt.Errorf("settings: %s: need 0 <= min <= max, 0 <= minIdle <= max, max >= 1 (min %d, minIdle %d, max %d)", f("max"), p.Min, p.MinIdle, p.Max))
+		}
+		if p.BootGraceMinutes < 1 || p.NoJobTimeoutMinutes < 1 || p.MaxRuntimeHours < 1 {
+			errs = append(errs, fmt.Errorf("settings: %s: bootGraceMinutes, noJobTimeoutMinutes and maxRuntimeHours must be positive", f("name")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads and validates the settings file at path.
+func Load(path string) (Settings, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Settings{}, fmt.Errorf("settings: %w", err)
+	}
+	var s Settings
+	if err := json.Unmarshal(data, &s); err != nil {
+		return Settings{}, fmt.Errorf("settings: %s: %w", path, err)
+	}
+	return s, s.Validate()
+}
