@@ -65,6 +65,10 @@ type Environment struct {
 	// Default: 90
 	LogRetentionDays int `json:"logRetentionDays,omitempty"`
 
+	// CdkBootstrap describes the CDK bootstrap the bootstrap command checks (and,
+	// in a brand-new account, deploys).
+	CdkBootstrap CdkBootstrap `json:"cdkBootstrap,omitempty"`
+
 	// AlarmEmail, when set, subscribes this address to the stack's alarm topic.
 	//
 	// Default: no subscription (the topic still exists for other subscribers).
@@ -263,6 +267,30 @@ type Pool struct {
 	//
 	// Default: 0 (none)
 	MaxInstanceLifetimeHours int `json:"maxInstanceLifetimeHours,omitempty"`
+}
+
+// CdkBootstrap is the account's CDK bootstrap.
+type CdkBootstrap struct {
+	// Qualifier is the bootstrap qualifier.
+	//
+	// Default: hnb659fds
+	Qualifier string `json:"qualifier,omitempty"`
+	// StackName is the bootstrap stack's name.
+	//
+	// Default: cdk-bootstrap-default
+	StackName string `json:"stackName,omitempty"`
+	// MinVersion is the lowest bootstrap version this app deploys with.
+	//
+	// Default: 6
+	MinVersion int `json:"minVersion,omitempty"`
+	// TrustAccounts may deploy into this account through the bootstrap roles.
+	//
+	// Default: none (only this account)
+	TrustAccounts []string `json:"trustAccounts,omitempty"`
+	// ExecutionPolicyArns are given to CloudFormation when bootstrapping.
+	//
+	// Default: arn:aws:iam::aws:policy/AdministratorAccess, the CDK default
+	ExecutionPolicyArns []string `json:"executionPolicyArns,omitempty"`
 }
 
 // Controller sizes the fleet controller.

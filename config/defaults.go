@@ -20,6 +20,9 @@ const (
 	DefaultMaxRuntimeHours      = 8
 	MinLongMaxRuntimeHours      = 31
 	GitHubOidcHost              = "token.actions.githubusercontent.com"
+	DefaultCdkQualifier         = "hnb659fds"
+	DefaultCdkBootstrapStack    = "cdk-bootstrap-default"
+	DefaultCdkMinVersion        = 6
 )
 
 // WithDefaults returns a copy of e with every empty optional field filled in.
@@ -48,6 +51,21 @@ func (e Environment) WithDefaults() Environment {
 	}
 	if out.Controller.InstanceType == "" {
 		out.Controller.InstanceType = DefaultControllerType
+	}
+	if out.CdkBootstrap.Qualifier == "" {
+		out.CdkBootstrap.Qualifier = DefaultCdkQualifier
+	}
+	if out.CdkBootstrap.StackName == "" {
+		out.CdkBootstrap.StackName = DefaultCdkBootstrapStack
+	}
+	if out.CdkBootstrap.MinVersion == 0 {
+		out.CdkBootstrap.MinVersion = DefaultCdkMinVersion
+	}
+	out.CdkBootstrap.TrustAccounts = slices.Clone(e.CdkBootstrap.TrustAccounts)
+	if len(e.CdkBootstrap.ExecutionPolicyArns) == 0 {
+		out.CdkBootstrap.ExecutionPolicyArns = []string{"arn:aws:iam::aws:policy/AdministratorAccess"}
+	} else {
+		out.CdkBootstrap.ExecutionPolicyArns = slices.Clone(e.CdkBootstrap.ExecutionPolicyArns)
 	}
 	if out.LogRetentionDays == 0 {
 		out.LogRetentionDays = DefaultLogRetentionDays
@@ -101,6 +119,28 @@ func (p Pool) withDefaults(env string) Pool {
 		}
 	}
 	return out
+}
+
+// StackName is the CloudFormation stack of the environment.
+func (e Environment) StackName() string { return "synapse-ops-runners-" + e.Name }
+
+// Stack output ids, and the repository variable each one feeds. The bootstrap
+// compares the ops repository's variables with these outputs.
+const (
+	OutputContext        = "Context"
+	OutputRoleToAssume   = "RoleToAssume"
+	OutputSynapseHost    = "SynapseHost"
+	OutputDeploymentRole = "SynapseDeploymentRole"
+	OutputDiffRole       = "DiffRoleArn"
+	OutputScaleSetPrefix = "ScaleSet" // followed by the pool name, e.g. ScaleSetdefault
+)
+
+// RepositoryVariables maps each repository variable to the stack output holding its value.
+var RepositoryVariables = map[string]string{
+	"CONTEXT":                 OutputContext,
+	"ROLE_TO_ASSUME":          OutputRoleToAssume,
+	"SYNAPSE_HOST":            OutputSynapseHost,
+	"SYNAPSE_DEPLOYMENT_ROLE": OutputDeploymentRole,
 }
 
 // IsLong reports whether the pool runs 30-hour tasks.

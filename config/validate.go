@@ -68,6 +68,7 @@ func (e Environment) Validate() error {
 	e.validateRunner(p)
 	e.validatePools(p)
 	e.validateTags(p)
+	e.validateCdkBootstrap(p)
 	return errors.Join(p.errs...)
 }
 
@@ -365,4 +366,26 @@ func ValidateAll(envs []Environment) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var qualifierPattern = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
+
+func (e Environment) validateCdkBootstrap(p *problems) {
+	b := e.CdkBootstrap
+	if !qualifierPattern.MatchString(b.Qualifier) {
+		p.add("cdkBootstrap.qualifier", "%q is not a CDK qualifier; use up to 10 lowercase letters or digits (default hnb659fds)", b.Qualifier)
+	}
+	if b.MinVersion < 1 {
+		p.add("cdkBootstrap.minVersion", "%d is not a bootstrap version; use a positive number such as 6", b.MinVersion)
+	}
+	for i, a := range b.TrustAccounts {
+		if !accountPattern.MatchString(a) {
+			p.add(fmt.Sprintf("cdkBootstrap.trustAccounts[%d]", i), "%q is not a 12-digit AWS account id", a)
+		}
+	}
+	for i, a := range b.ExecutionPolicyArns {
+		if !strings.HasPrefix(a, "arn:aws:iam::") || !strings.Contains(a, ":policy/") {
+			p.add(fmt.Sprintf("cdkBootstrap.executionPolicyArns[%d]", i), "%q is not an IAM policy ARN; use arn:aws:iam::aws:policy/<name> or arn:aws:iam::<account>:policy/<name>", a)
+		}
+	}
 }

@@ -54,6 +54,10 @@ type Settings struct {
 	// JitParameterPrefix is the SSM path (ending in /) of the JIT configs; each
 	// parameter is named prefix + instance id.
 	JitParameterPrefix string `json:"jitParameterPrefix"`
+	// EventQueueURL is the SQS queue that EventBridge fills with this fleet's
+	// lifecycle-hook actions and spot interruption warnings. The controller also
+	// polls the groups periodically, so a lost event only delays, never loses, work.
+	EventQueueURL string `json:"eventQueueUrl"`
 	// AlarmTopicArn, when set, receives the max-runtime watchdog's warnings.
 	AlarmTopicArn string `json:"alarmTopicArn,omitempty"`
 	// Pools are the fleets the controller manages.
@@ -95,6 +99,7 @@ func (s Settings) Validate() error {
 	req("githubUrl", s.GitHubURL)
 	req("credentialSecretArn", s.CredentialSecretArn)
 	req("jitParameterPrefix", s.JitParameterPrefix)
+	req("eventQueueUrl", s.EventQueueURL)
 	if s.CredentialKind != CredentialApp && s.CredentialKind != CredentialPAT {
 		errs = append(errs, fmt.Errorf("settings: credentialKind: %q is not %s or %s", s.CredentialKind, CredentialApp, CredentialPAT))
 	}
