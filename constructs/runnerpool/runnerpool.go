@@ -1,0 +1,261 @@
+// Package runnerpool creates one fleet of ephemeral runners: an EC2 Auto Scaling
+// group over a hardened launch template, with the lifecycle hooks the fleet
+// controller drives and the boot script that runs exactly one job per instance.
+package runnerpool
+
+import (
+	_ "embed"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
+)
+
+//go:embed boot.sh
+var bootScript string
+
+// Props configures RunnerPool.
+type Props struct {
+	// EnvironmentName is the environment (dev, prod).
+	EnvironmentName string
+	// Region is the environment's region.
+	Region string
+	// Pool is the pool's configuration, with defaults applied.
+	Pool config.Pool
+	// Runner pins the runner release and the machine image.
+	Runner config.Runner
+	// AutoScalingGroupName is the group's fixed name.
+	AutoScalingGroupName string
+	// Vpc, Subnets and SecurityGroup place the instances.
+	Vpc           awsec2.IVpc
+	Subnets       *awsec2.SubnetSelection
+	SecurityGroup awsec2.ISecurityGroup
+	// Role is the runner instance role.
+	Role awsiam.IRole
+	// LogGroupName receives boot, runner and job logs.
+	LogGroupName string
+	// JitParameterPrefix is the SSM path the controller writes JIT configs to.
+	JitParameterPrefix string
+	// DeploymentRoleArn is assumed by the instance's synapse-deployment AWS profile.
+	DeploymentRoleArn string
+	// JitWaitSeconds is how long a new instance waits for its JIT config.
+	//
+	// Default: the pool's boot grace
+	JitWaitSeconds int
+}
+
+// RunnerPool is one pool's group and launch template.
+type RunnerPool struct {
+	constructs.Construct
+	// AutoScalingGroup is the pool's group.
+	AutoScalingGroup awsautoscaling.AutoScalingGroup
+	// LaunchTemplate is the hardened template the group launches from.
+	LaunchTemplate awsec2.LaunchTemplate
+	// LaunchHookName is the hook that holds new instances until the controller
+	// has written their JIT config.
+	LaunchHookName string
+	// TerminateHookName is the hook that lets the controller deregister a runner
+	// (and, for long pools, delay termination while a job runs).
+	TerminateHookName string
+}
+
+// New creates the pool.
+func New(scope constructs.Construct, id string, props Props) *RunnerPool {
+	this := constructs.NewConstruct(scope, jsii.String(id))
+	pool := props.Pool
+	if props.JitWaitSeconds == 0 {
+		props.JitWaitSeconds = pool.BootGraceMinutes * 60
+	}
+
+	userData := awsec2.UserData_Custom(jsii.String(UserData(props)))
+	var image awsec2.IMachineImage
+	if props.Runner.AmiID != "" {
+		image = awsec2.MachineImage_GenericLinux(&map[string]*string{
+			props.Region: jsii.String(props.Runner.AmiID),
+		}, &awsec2.GenericLinuxImageProps{UserData: userData})
+	} else {
+		// Resolved by CloudFormation at deploy time: no lookup at synth.
+		image = awsec2.MachineImage_FromSsmParameter(jsii.String(props.Runner.AmiSsmParameter), &awsec2.SsmParameterImageOptions{
+			Os:       awsec2.OperatingSystemType_LINUX,
+			UserData: userData,
+		})
+	}
+
+	lt := awsec2.NewLaunchTemplate(this, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
+		MachineImage:                      image,
+		UserData:                          userData,
+		Role:                              props.Role,
+		SecurityGroup:                     props.SecurityGroup,
+		RequireImdsv2:                     jsii.Bool(true),
+		HttpTokens:                        awsec2.LaunchTemplateHttpTokens_REQUIRED,
+		HttpPutResponseHopLimit:           jsii.Number(1),
+		AssociatePublicIpAddress:          jsii.Bool(false),
+		InstanceInitiatedShutdownBehavior: awsec2.InstanceInitiatedShutdownBehavior_TERMINATE,
+		DetailedMonitoring:                jsii.Bool(true),
+		BlockDevices: &[]*awsec2.BlockDevice{{
+			DeviceName: jsii.String("/dev/xvda"),
+			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(float64(pool.VolumeSizeGiB)), &awsec2.EbsDeviceOptions{
+				VolumeType:          awsec2.EbsDeviceVolumeType_GP3,
+				Encrypted:           jsii.Bool(true),
+				DeleteOnTermination: jsii.Bool(true),
+			}),
+		}},
+	})
+
+	var overrides []*awsautoscaling.LaunchTemplateOverrides
+	for _, it := range pool.InstanceTypes {
+		overrides = append(overrides, &awsautoscaling.LaunchTemplateOverrides{InstanceType: awsec2.NewInstanceType(jsii.String(it))})
+	}
+	distribution := &awsautoscaling.InstancesDistribution{
+		OnDemandAllocationStrategy:          awsautoscaling.OnDemandAllocationStrategy_PRIORITIZED,
+		OnDemandBaseCapacity:                jsii.Number(float64(pool.OnDemandBaseCapacity)),
+		OnDemandPercentageAboveBaseCapacity: jsii.Number(100),
+	}
+	if pool.Spot {
+		distribution.OnDemandPercentageAboveBaseCapacity = jsii.Number(0)
+		distribution.SpotAllocationStrategy = awsautoscaling.SpotAllocationStrategy_CAPACITY_OPTIMIZED
+	}
+
+	asgProps := &awsautoscaling.AutoScalingGroupProps{
+		AutoScalingGroupName: jsii.String(props.AutoScalingGroupName),
+		Vpc:                  props.Vpc,
+		VpcSubnets:           props.Subnets,
+		MixedInstancesPolicy: &awsautoscaling.MixedInstancesPolicy{
+			LaunchTemplate:          lt,
+			LaunchTemplateOverrides: &overrides,
+			InstancesDistribution:   distribution,
+		},
+		MinCapacity: jsii.Number(float64(pool.Min)),
+		MaxCapacity: jsii.Number(float64(pool.Max)),
+		// The controller owns desired capacity; a deploy must not reset it.
+		// A runner with a job must never be chosen for scale-in.
+		NewInstancesProtectedFromScaleIn: jsii.Bool(true),
+		// Capacity rebalancing would replace (and so terminate) busy spot runners.
+		CapacityRebalance: jsii.Bool(false),
+		GroupMetrics:      &[]awsautoscaling.GroupMetrics{awsautoscaling.GroupMetrics_All()},
+		HealthCheck:       awsautoscaling.HealthCheck_Ec2(&awsautoscaling.Ec2HealthCheckOptions{Grace: awscdk.Duration_Minutes(jsii.Number(float64(pool.BootGraceMinutes)))}),
+	}
+	if pool.MaxInstanceLifetimeHours > 0 && !pool.IsLong() {
+		asgProps.MaxInstanceLifetime = awscdk.Duration_Hours(jsii.Number(float64(pool.MaxInstanceLifetimeHours)))
+	}
+	asg := awsautoscaling.NewAutoScalingGroup(this, jsii.String("Group"), asgProps)
+	awscdk.Tags_Of(asg).Add(jsii.String(settings.TagPool), jsii.String(pool.Name), nil)
+
+	launchHook := props.AutoScalingGroupName + "-launch"
+	terminateHook := props.AutoScalingGroupName + "-terminate"
+	asg.AddLifecycleHook(jsii.String("LaunchHook"), &awsautoscaling.BasicLifecycleHookProps{
+		LifecycleHookName:   jsii.String(launchHook),
+		LifecycleTransition: awsautoscaling.LifecycleTransition_INSTANCE_LAUNCHING,
+		// No JIT config in time: the group discards the instance.
+		DefaultResult:    awsautoscaling.DefaultResult_ABANDON,
+		HeartbeatTimeout: awscdk.Duration_Minutes(jsii.Number(float64(pool.BootGraceMinutes))),
+	})
+	terminateTimeout := awscdk.Duration_Minutes(jsii.Number(5))
+	if pool.IsLong() {
+		// The controller records heartbeats while a job still runs, holding a
+		// termination back for up to the hook's 48-hour global timeout.
+		terminateTimeout = awscdk.Duration_Hours(jsii.Number(2))
+	}
+	asg.AddLifecycleHook(jsii.String("TerminateHook"), &awsautoscaling.BasicLifecycleHookProps{
+		LifecycleHookName:   jsii.String(terminateHook),
+		LifecycleTransition: awsautoscaling.LifecycleTransition_INSTANCE_TERMINATING,
+		DefaultResult:       awsautoscaling.DefaultResult_CONTINUE,
+		HeartbeatTimeout:    terminateTimeout,
+	})
+	if pool.WarmPoolSize > 0 {
+		asg.AddWarmPool(&awsautoscaling.WarmPoolOptions{
+			MinSize:   jsii.Number(float64(pool.WarmPoolSize)),
+			PoolState: awsautoscaling.PoolState_STOPPED,
+		})
+	}
+	suspendAZRebalance(this, asg, props.AutoScalingGroupName)
+
+	return &RunnerPool{
+		Construct:         this,
+		AutoScalingGroup:  asg,
+		LaunchTemplate:    lt,
+		LaunchHookName:    launchHook,
+		TerminateHookName: terminateHook,
+	}
+}
+
+// suspendAZRebalance keeps the group from terminating instances to even out
+// zones. CloudFormation has no property for suspended processes, so a custom
+// resource calls the API on create and update.
+func suspendAZRebalance(scope constructs.Construct, asg awsautoscaling.AutoScalingGroup, name string) {
+	call := &customresources.AwsSdkCall{
+		Service: jsii.String("AutoScaling"),
+		Action:  jsii.String("suspendProcesses"),
+		Parameters: map[string]any{
+			"AutoScalingGroupName": asg.AutoScalingGroupName(),
+			"ScalingProcesses":     []string{"AZRebalance"},
+		},
+		PhysicalResourceId: customresources.PhysicalResourceId_Of(jsii.String(name + "-AZRebalance-suspended")),
+	}
+	cr := customresources.NewAwsCustomResource(scope, jsii.String("SuspendAZRebalance"), &customresources.AwsCustomResourceProps{
+		OnCreate:            call,
+		OnUpdate:            call,
+		InstallLatestAwsSdk: jsii.Bool(false),
+		Policy: customresources.AwsCustomResourcePolicy_FromStatements(&[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("autoscaling:SuspendProcesses"),
+				Resources: &[]*string{asg.AutoScalingGroupArn()},
+			}),
+		}),
+	})
+	cr.Node().AddDependency(asg)
+}
+
+// UserData renders the instance's user data: the pool's settings as an
+// environment file, the boot script, and the systemd unit that runs it at every
+// boot. It holds no token and no secret: the JIT config comes from SSM at run time.
+func UserData(props Props) string {
+	pool := props.Pool
+	packages := append([]string(nil), pool.Packages...)
+	sort.Strings(packages)
+	env := [][2]string{
+		{"AWS_REGION", props.Region},
+		{"FLEET_ENV", props.EnvironmentName},
+		{"POOL_NAME", pool.Name},
+		{"ASG_NAME", props.AutoScalingGroupName},
+		{"JIT_PARAMETER_PREFIX", props.JitParameterPrefix},
+		{"JIT_WAIT_SECONDS", fmt.Sprint(props.JitWaitSeconds)},
+		{"LOG_GROUP", props.LogGroupName},
+		{"RUNNER_VERSION", props.Runner.Version},
+		{"RUNNER_SHA256", props.Runner.SHA256},
+		{"PACKAGES", strings.Join(packages, " ")},
+		{"DEPLOYMENT_ROLE_ARN", props.DeploymentRoleArn},
+		{"JOB_STARTED_TAG", settings.TagJobStarted},
+	}
+	var b strings.Builder
+	b.WriteString("#!/bin/bash\n")
+	b.WriteString("# synapse-ops-runners: ephemeral runner instance (no secrets in this file)\n")
+	b.WriteString("set -euo pipefail\n")
+	b.WriteString("install -d -m 0755 /etc/synapse-ops-runners /opt/synapse-ops-runners\n")
+	b.WriteString("cat > /etc/synapse-ops-runners/runner.env <<'ENV'\n")
+	for _, kv := range env {
+		fmt.Fprintf(&b, "%s=\"%s\"\n", kv[0], kv[1])
+	}
+	b.WriteString("ENV\n")
+	b.WriteString("cat > /opt/synapse-ops-runners/boot.sh <<'BOOT'\n")
+	b.WriteString(bootScript)
+	b.WriteString("BOOT\n")
+	b.WriteString("chmod 0755 /opt/synapse-ops-runners/boot.sh\n")
+	b.WriteString("cat > /etc/systemd/system/synapse-ops-runner.service <<'UNIT'\n")
+	b.WriteString("[Unit]\nDescription=Ephemeral GitHub Actions runner (one job)\nAfter=network-online.target\nWants=network-online.target\n\n")
+	b.WriteString("[Service]\nType=simple\nEnvironmentFile=/etc/synapse-ops-runners/runner.env\nExecStart=/opt/synapse-ops-runners/boot.sh\nRestart=no\n\n")
+	b.WriteString("[Install]\nWantedBy=multi-user.target\nUNIT\n")
+	b.WriteString("systemctl daemon-reload\n")
+	b.WriteString("systemctl enable --now --no-block synapse-ops-runner.service\n")
+	return b.String()
+}

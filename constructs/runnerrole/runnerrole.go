@@ -1,0 +1,121 @@
+// Package runnerrole creates the IAM role of the runner instances: what an ops
+// job may do with the instance's own credentials, and nothing the fleet
+// controller does. The GitHub credential is deliberately out of its reach.
+package runnerrole
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
+)
+
+// Props configures RunnerRole.
+type Props struct {
+	// EnvironmentName tags-scopes the permissions to this environment's fleet.
+	EnvironmentName string
+	// RoleName is the role's fixed name, so admins can name it in secret policies.
+	RoleName string
+	// LogGroupArn is the runner log group the instances ship logs to.
+	LogGroupArn *string
+	// DeploymentRoleArn is SYNAPSE_DEPLOYMENT_ROLE, which jobs may assume.
+	DeploymentRoleArn string
+	// JitParameterPrefix is the SSM path of the single-use JIT configs.
+	JitParameterPrefix string
+	// AutoScalingGroupNames are the pools' groups the instances may leave.
+	AutoScalingGroupNames []string
+}
+
+// RunnerRole is the runner instances' role.
+type RunnerRole struct {
+	constructs.Construct
+	// Role is the instance role.
+	Role awsiam.Role
+}
+
+// New creates the role and its policies.
+func New(scope constructs.Construct, id string, props Props) *RunnerRole {
+	this := constructs.NewConstruct(scope, jsii.String(id))
+	stack := awscdk.Stack_Of(this)
+	role := awsiam.NewRole(this, jsii.String("Role"), &awsiam.RoleProps{
+		RoleName:    jsii.String(props.RoleName),
+		Description: jsii.String("Ephemeral GitHub Actions runners of " + props.EnvironmentName),
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		ManagedPolicies: &[]awsiam.IManagedPolicy{
+			// Session Manager is the only way into a runner: no key pair, no port 22.
+			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("AmazonSSMManagedInstanceCore")),
+		},
+	})
+
+	add := func(sid string, actions []string, resources []*string, conditions map[string]any) {
+		st := &awsiam.PolicyStatementProps{
+			Sid:       jsii.String(sid),
+			Actions:   jsii.Strings(actions...),
+			Resources: &resources,
+		}
+		if conditions != nil {
+			st.Conditions = &conditions
+		}
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
+	}
+
+	add("ShipLogsToOwnLogGroup",
+		[]string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+		[]*string{props.LogGroupArn, jsii.String(*props.LogGroupArn + ":log-stream:*")}, nil)
+
+	add("AssumeSynapseDeploymentRole", []string{"sts:AssumeRole"},
+		[]*string{jsii.String(props.DeploymentRoleArn)}, nil)
+
+	// Each JIT parameter is tagged with the ARN of the one instance it is for;
+	// ec2:SourceInstanceARN is the ARN of the instance whose credentials sign
+	// the call, so an instance can only read and delete its own config.
+	jitArn := stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ssm"),
+		Resource:     jsii.String("parameter"),
+		ResourceName: jsii.String(trimSlash(props.JitParameterPrefix) + "*"),
+	})
+	add("ReadAndDeleteOwnJitConfig", []string{"ssm:GetParameter", "ssm:DeleteParameter"},
+		[]*string{jitArn}, map[string]any{
+			"StringEquals": map[string]any{
+				"aws:ResourceTag/" + settings.TagJitInstanceArn: "${ec2:SourceInstanceARN}",
+			},
+		})
+
+	var groupArns []*string
+	for _, name := range props.AutoScalingGroupNames {
+		groupArns = append(groupArns, stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("autoscaling"),
+			Resource:     jsii.String("autoScalingGroup"),
+			ResourceName: jsii.String(fmt.Sprintf("*:autoScalingGroupName/%s", name)),
+			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}))
+	}
+	add("LeaveOwnGroupWhenDone", []string{"autoscaling:TerminateInstanceInAutoScalingGroup"},
+		groupArns, map[string]any{
+			"StringEquals": map[string]any{"autoscaling:ResourceTag/" + settings.TagEnvironment: props.EnvironmentName},
+		})
+
+	// The job-started marker: only that one tag key, only on this fleet's instances.
+	instanceArn := stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ec2"),
+		Resource:     jsii.String("instance"),
+		ResourceName: jsii.String("*"),
+	})
+	add("MarkOwnInstanceBusy", []string{"ec2:CreateTags"}, []*string{instanceArn}, map[string]any{
+		"StringEquals":              map[string]any{"aws:ResourceTag/" + settings.TagEnvironment: props.EnvironmentName},
+		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStarted}},
+	})
+
+	return &RunnerRole{Construct: this, Role: role}
+}
+
+func trimSlash(path string) string {
+	for len(path) > 0 && path[0] == '/' {
+		path = path[1:]
+	}
+	return path
+}
