@@ -9,12 +9,15 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/admintoken"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/fleetcontroller"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/githuboidc"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/monitoring"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/network"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerpool"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerrole"
@@ -25,6 +28,10 @@ import (
 type RunnerStackProps struct {
 	// Environment is the validated environment, with defaults applied.
 	Environment config.Environment
+	// ControllerBinaryDir holds a prebuilt controller binary.
+	//
+	// Default: the controller is built with `go build` during synth
+	ControllerBinaryDir string
 }
 
 // RunnerStack is one environment's fleet: network, roles, pools, secrets, OIDC.
@@ -44,6 +51,12 @@ type RunnerStack struct {
 	LogKey awskms.Key
 	// RunnerLogGroup receives boot, runner and job logs.
 	RunnerLogGroup awslogs.LogGroup
+	// Controller is the fleet controller.
+	Controller *fleetcontroller.FleetController
+	// AlarmTopic receives every alarm of the environment.
+	AlarmTopic awssns.Topic
+	// Monitoring holds the alarms and the dashboard.
+	Monitoring *monitoring.Monitoring
 }
 
 // NewRunnerStack builds the stack of one environment, pinned to its account and region.
@@ -135,6 +148,35 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 		CdkQualifier:     env.CdkBootstrap.Qualifier,
 		ReviewRepository: env.GitHubOidc.ReviewRepository,
 		DiffRoleName:     env.ResourcePrefix() + "-diff",
+	})
+
+	s.AlarmTopic = monitoring.NewAlarmTopic(stack, "AlarmTopic", monitoring.TopicProps{
+		EnvironmentName: env.Name, Key: s.LogKey, Email: env.AlarmEmail,
+	})
+	s.LogKey.GrantEncryptDecrypt(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil))
+
+	s.Controller = fleetcontroller.New(stack, "Controller", fleetcontroller.Props{
+		Environment:   env,
+		Pools:         s.Pools,
+		Vpc:           s.Network.Vpc,
+		Subnets:       s.Network.PrivateSubnets,
+		SecurityGroup: s.Network.SecurityGroup,
+		LogKey:        s.LogKey,
+		AlarmTopic:    s.AlarmTopic,
+		BinaryDir:     props.ControllerBinaryDir,
+	})
+
+	var poolNames []string
+	for _, p := range env.Pools {
+		poolNames = append(poolNames, p.Name)
+	}
+	s.Monitoring = monitoring.New(stack, "Monitoring", monitoring.Props{
+		EnvironmentName:     env.Name,
+		Topic:               s.AlarmTopic,
+		ControllerGroupName: env.ResourcePrefix() + "-controller",
+		PoolNames:           poolNames,
+		PoolGroupNames:      groupNames,
+		DeadLetterQueue:     s.Controller.DeadLetterQueue,
 	})
 
 	s.addOutputs(env)

@@ -1,0 +1,304 @@
+// Package fleetcontroller deploys the fleet controller: one small on-demand
+// instance (an Auto Scaling group of one, so it comes back if it dies) in the
+// private subnets, running the controller binary under systemd, fed by an SQS
+// queue of the pools' lifecycle-hook and spot-interruption events.
+package fleetcontroller
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerpool"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
+)
+
+// Props configures FleetController.
+type Props struct {
+	// Environment is the validated environment with defaults applied.
+	Environment config.Environment
+	// Pools are the runner pools the controller manages, in config order.
+	Pools []*runnerpool.RunnerPool
+	// Vpc, Subnets and SecurityGroup place the controller instance.
+	Vpc           awsec2.IVpc
+	Subnets       *awsec2.SubnetSelection
+	SecurityGroup awsec2.ISecurityGroup
+	// LogKey encrypts the controller's log group and event queue.
+	LogKey awskms.IKey
+	// AlarmTopic receives the max-runtime watchdog's warnings.
+	AlarmTopic awssns.ITopic
+	// BinaryDir is a directory holding the built controller binary.
+	//
+	// Default: built with BuildBinary from the module root at synth time
+	BinaryDir string
+}
+
+// FleetController is the deployed controller.
+type FleetController struct {
+	constructs.Construct
+	// Role is the controller's instance role.
+	Role awsiam.Role
+	// Queue receives the fleet's lifecycle and spot events.
+	Queue awssqs.Queue
+	// DeadLetterQueue keeps events the controller could not process.
+	DeadLetterQueue awssqs.Queue
+	// AutoScalingGroup runs the single controller instance.
+	AutoScalingGroup awsautoscaling.AutoScalingGroup
+	// LogGroup holds the controller's JSON logs and embedded metrics.
+	LogGroup awslogs.LogGroup
+	// CredentialSecret is the GitHub credential, readable only by Role.
+	CredentialSecret awssecretsmanager.ISecret
+	// Settings is what the controller reads at start (tokens resolved at deploy).
+	Settings settings.Settings
+}
+
+// LogNamespace is the CloudWatch namespace of the controller's embedded metrics.
+const LogNamespace = "SynapseOpsRunners"
+
+// New creates the controller.
+func New(scope constructs.Construct, id string, props Props) *FleetController {
+	this := constructs.NewConstruct(scope, jsii.String(id))
+	env := props.Environment
+	stack := awscdk.Stack_Of(this)
+	c := &FleetController{Construct: this}
+
+	binaryDir := props.BinaryDir
+	if binaryDir == "" {
+		root, err := ModuleRoot(".")
+		if err == nil {
+			binaryDir, err = BuildBinary(root)
+		}
+		if err != nil {
+			panic(err)
+		}
+	}
+	// A single-file asset is uploaded as is (not zipped).
+	binary := awss3assets.NewAsset(this, jsii.String("Binary"), &awss3assets.AssetProps{Path: jsii.String(filepath.Join(binaryDir, BinaryName))})
+
+	c.DeadLetterQueue = awssqs.NewQueue(this, jsii.String("DeadLetters"), &awssqs.QueueProps{
+		Encryption:          awssqs.QueueEncryption_KMS,
+		EncryptionMasterKey: props.LogKey,
+		EnforceSSL:          jsii.Bool(true),
+		RetentionPeriod:     awscdk.Duration_Days(jsii.Number(14)),
+	})
+	c.Queue = awssqs.NewQueue(this, jsii.String("Events"), &awssqs.QueueProps{
+		Encryption:          awssqs.QueueEncryption_KMS,
+		EncryptionMasterKey: props.LogKey,
+		EnforceSSL:          jsii.Bool(true),
+		VisibilityTimeout:   awscdk.Duration_Seconds(jsii.Number(60)),
+		RetentionPeriod:     awscdk.Duration_Days(jsii.Number(1)),
+		DeadLetterQueue:     &awssqs.DeadLetterQueue{Queue: c.DeadLetterQueue, MaxReceiveCount: jsii.Number(5)},
+	})
+	props.LogKey.GrantEncryptDecrypt(awsiam.NewServicePrincipal(jsii.String("events.amazonaws.com"), nil))
+
+	var groupNames []*string
+	for _, p := range props.Pools {
+		groupNames = append(groupNames, p.AutoScalingGroup.AutoScalingGroupName())
+	}
+	awsevents.NewRule(this, jsii.String("LifecycleActions"), &awsevents.RuleProps{
+		Description: jsii.String("Lifecycle-hook actions of the " + env.Name + " runner pools"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.autoscaling"),
+			DetailType: jsii.Strings("EC2 Instance-launch Lifecycle Action", "EC2 Instance-terminate Lifecycle Action"),
+			Detail:     &map[string]any{"AutoScalingGroupName": groupNames},
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(c.Queue, nil)},
+	})
+	awsevents.NewRule(this, jsii.String("SpotInterruptions"), &awsevents.RuleProps{
+		Description: jsii.String("Spot interruption warnings (the controller keeps only its own instances)"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.ec2"),
+			DetailType: jsii.Strings("EC2 Spot Instance Interruption Warning"),
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(c.Queue, nil)},
+	})
+
+	c.LogGroup = awslogs.NewLogGroup(this, jsii.String("Logs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/synapse-ops-runners/" + env.Name + "/controller"),
+		EncryptionKey: props.LogKey,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	c.LogGroup.Node().DefaultChild().(awslogs.CfnLogGroup).SetRetentionInDays(jsii.Number(float64(env.LogRetentionDays)))
+
+	c.CredentialSecret = awssecretsmanager.Secret_FromSecretNameV2(this, jsii.String("GitHubCredential"), jsii.String(env.GitHubCredential.SecretName))
+
+	c.Settings = settings.Settings{
+		Environment:         env.Name,
+		Region:              env.Region,
+		Repository:          env.Repository,
+		GitHubURL:           "https://github.com/" + env.Repository,
+		CredentialSecretArn: *c.CredentialSecret.SecretArn(),
+		CredentialKind:      env.GitHubCredential.Kind,
+		JitParameterPrefix:  env.JitParameterPrefix(),
+		EventQueueURL:       *c.Queue.QueueUrl(),
+		AlarmTopicArn:       *props.AlarmTopic.TopicArn(),
+	}
+	for i, p := range props.Pools {
+		pc := env.Pools[i]
+		labels := []string{pc.ScaleSetName}
+		c.Settings.Pools = append(c.Settings.Pools, settings.Pool{
+			Name:                   pc.Name,
+			ScaleSetName:           pc.ScaleSetName,
+			RunnerGroup:            pc.RunnerGroup,
+			Labels:                 labels,
+			AutoScalingGroupName:   env.AutoScalingGroupName(pc),
+			LaunchHookName:         p.LaunchHookName,
+			TerminateHookName:      p.TerminateHookName,
+			Min:                    pc.Min,
+			Max:                    pc.Max,
+			MinIdle:                pc.MinIdle,
+			Spot:                   pc.Spot,
+			SpotFallbackToOnDemand: pc.Spot,
+			BootGraceMinutes:       pc.BootGraceMinutes,
+			NoJobTimeoutMinutes:    pc.NoJobTimeoutMinutes,
+			MaxRuntimeHours:        pc.MaxRuntimeHours,
+		})
+	}
+
+	c.Role = awsiam.NewRole(this, jsii.String("Role"), &awsiam.RoleProps{
+		RoleName:    jsii.String(env.ResourcePrefix() + "-controller"),
+		Description: jsii.String("Fleet controller of synapse-ops-runners " + env.Name),
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
+		ManagedPolicies: &[]awsiam.IManagedPolicy{
+			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("AmazonSSMManagedInstanceCore")),
+		},
+	})
+	c.grantControllerPermissions(stack, env, props)
+	c.CredentialSecret.GrantRead(c.Role, nil)
+	binary.GrantRead(c.Role)
+
+	c.AutoScalingGroup = c.instance(env, props, binary)
+	return c
+}
+
+func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env config.Environment, props Props) {
+	add := func(sid string, actions []string, resources []*string, conditions map[string]any) {
+		st := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: &resources}
+		if conditions != nil {
+			st.Conditions = &conditions
+		}
+		c.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
+	}
+	var groupArns []*string
+	for _, p := range env.Pools {
+		groupArns = append(groupArns, stack.FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("autoscaling"),
+			Resource:     jsii.String("autoScalingGroup"),
+			ResourceName: jsii.String("*:autoScalingGroupName/" + env.AutoScalingGroupName(p)),
+			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}))
+	}
+	add("ManageOwnPools", []string{
+		"autoscaling:SetDesiredCapacity",
+		"autoscaling:CompleteLifecycleAction",
+		"autoscaling:RecordLifecycleActionHeartbeat",
+		"autoscaling:TerminateInstanceInAutoScalingGroup",
+		"autoscaling:SetInstanceProtection",
+		"autoscaling:UpdateAutoScalingGroup",
+		"autoscaling:SuspendProcesses",
+	}, groupArns, map[string]any{
+		"StringEquals": map[string]any{"autoscaling:ResourceTag/" + settings.TagEnvironment: env.Name},
+	})
+	// Describe calls cannot be scoped to a resource in IAM.
+	add("DescribeFleet", []string{
+		"autoscaling:DescribeAutoScalingGroups",
+		"autoscaling:DescribeAutoScalingInstances",
+		"autoscaling:DescribeWarmPool",
+		"ec2:DescribeInstances",
+		"ec2:DescribeInstanceStatus",
+	}, []*string{jsii.String("*")}, nil)
+	// Spot fallback changes only the instances distribution of the mixed
+	// instances policy, so no iam:PassRole or ec2:RunInstances is needed.
+	jitArn := stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ssm"),
+		Resource:     jsii.String("parameter"),
+		ResourceName: jsii.String(strings.TrimPrefix(env.JitParameterPrefix(), "/") + "*"),
+	})
+	add("WriteJitConfigs", []string{
+		"ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:AddTagsToResource",
+	}, []*string{jitArn}, nil)
+	add("ListJitConfigs", []string{"ssm:GetParametersByPath", "ssm:DescribeParameters"}, []*string{jitArn}, nil)
+	add("ReadFleetEvents", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
+		[]*string{c.Queue.QueueArn()}, nil)
+	props.LogKey.GrantDecrypt(c.Role)
+	add("AlarmOnWatchdog", []string{"sns:Publish"}, []*string{props.AlarmTopic.TopicArn()}, nil)
+	add("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+		[]*string{c.LogGroup.LogGroupArn(), jsii.String(*c.LogGroup.LogGroupArn() + ":log-stream:*")}, nil)
+}
+
+func (c *FleetController) instance(env config.Environment, props Props, binary awss3assets.Asset) awsautoscaling.AutoScalingGroup {
+	settingsJSON, err := json.MarshalIndent(c.Settings, "", "  ")
+	if err != nil {
+		panic(fmt.Errorf("fleetcontroller: settings: %w", err))
+	}
+	userData := awsec2.UserData_ForLinux(nil)
+	userData.AddCommands(*jsii.Strings(
+		"set -euo pipefail",
+		"dnf install -y amazon-cloudwatch-agent",
+		"install -d -m 0755 /etc/synapse-ops-runners /opt/synapse-ops-runners /var/log/synapse-ops-runners",
+		"cat > "+settings.DefaultPath+" <<'JSON'\n"+string(settingsJSON)+"\nJSON",
+		fmt.Sprintf("aws s3 cp --region %s s3://%s/%s /opt/synapse-ops-runners/%s", env.Region, *binary.S3BucketName(), *binary.S3ObjectKey(), BinaryName),
+		"chmod 0755 /opt/synapse-ops-runners/"+BinaryName,
+		"cat > /opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json <<JSON\n"+
+			`{"logs":{"logs_collected":{"files":{"collect_list":[{"file_path":"/var/log/synapse-ops-runners/controller.log","log_group_name":"`+*c.LogGroup.LogGroupName()+`","log_stream_name":"{instance_id}"}]}}}}`+"\nJSON",
+		"/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json -s",
+		"cat > /etc/systemd/system/fleet-controller.service <<'UNIT'\n"+
+			"[Unit]\nDescription=synapse-ops-runners fleet controller\nAfter=network-online.target\nWants=network-online.target\n\n"+
+			"[Service]\nExecStart=/opt/synapse-ops-runners/"+BinaryName+" -settings "+settings.DefaultPath+"\n"+
+			"Restart=always\nRestartSec=5\nStandardOutput=append:/var/log/synapse-ops-runners/controller.log\nStandardError=append:/var/log/synapse-ops-runners/controller.log\n"+
+			"DynamicUser=yes\nNoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\n\n"+
+			"[Install]\nWantedBy=multi-user.target\nUNIT",
+		"systemctl daemon-reload",
+		"systemctl enable --now fleet-controller.service",
+	)...)
+
+	lt := awsec2.NewLaunchTemplate(c, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
+		InstanceType: awsec2.NewInstanceType(jsii.String(env.Controller.InstanceType)),
+		MachineImage: awsec2.MachineImage_FromSsmParameter(jsii.String(config.DefaultAmiSsmParameter), &awsec2.SsmParameterImageOptions{
+			Os: awsec2.OperatingSystemType_LINUX, UserData: userData,
+		}),
+		UserData:                          userData,
+		Role:                              c.Role,
+		SecurityGroup:                     props.SecurityGroup,
+		RequireImdsv2:                     jsii.Bool(true),
+		HttpTokens:                        awsec2.LaunchTemplateHttpTokens_REQUIRED,
+		HttpPutResponseHopLimit:           jsii.Number(1),
+		AssociatePublicIpAddress:          jsii.Bool(false),
+		InstanceInitiatedShutdownBehavior: awsec2.InstanceInitiatedShutdownBehavior_TERMINATE,
+		DetailedMonitoring:                jsii.Bool(true),
+		BlockDevices: &[]*awsec2.BlockDevice{{
+			DeviceName: jsii.String("/dev/xvda"),
+			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(16), &awsec2.EbsDeviceOptions{
+				VolumeType: awsec2.EbsDeviceVolumeType_GP3, Encrypted: jsii.Bool(true), DeleteOnTermination: jsii.Bool(true),
+			}),
+		}},
+	})
+	return awsautoscaling.NewAutoScalingGroup(c, jsii.String("Group"), &awsautoscaling.AutoScalingGroupProps{
+		AutoScalingGroupName: jsii.String(env.ResourcePrefix() + "-controller"),
+		Vpc:                  props.Vpc,
+		VpcSubnets:           props.Subnets,
+		LaunchTemplate:       lt,
+		MinCapacity:          jsii.Number(1),
+		MaxCapacity:          jsii.Number(1),
+		GroupMetrics:         &[]awsautoscaling.GroupMetrics{awsautoscaling.GroupMetrics_All()},
+		// A new settings file or binary replaces the instance.
+		UpdatePolicy: awsautoscaling.UpdatePolicy_ReplacingUpdate(),
+	})
+}
