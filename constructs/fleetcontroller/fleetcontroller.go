@@ -269,7 +269,7 @@ func (c *FleetController) instance(env config.Environment, props Props, binary a
 		"systemctl enable --now fleet-controller.service",
 	)...)
 
-	lt := awsec2.NewLaunchTemplate(c, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
+	lt := awsec2.NewLaunchTemplate(c.Construct, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
 		InstanceType: awsec2.NewInstanceType(jsii.String(env.Controller.InstanceType)),
 		MachineImage: awsec2.MachineImage_FromSsmParameter(jsii.String(config.DefaultAmiSsmParameter), &awsec2.SsmParameterImageOptions{
 			Os: awsec2.OperatingSystemType_LINUX, UserData: userData,
@@ -290,7 +290,7 @@ func (c *FleetController) instance(env config.Environment, props Props, binary a
 			}),
 		}},
 	})
-	return awsautoscaling.NewAutoScalingGroup(c, jsii.String("Group"), &awsautoscaling.AutoScalingGroupProps{
+	return awsautoscaling.NewAutoScalingGroup(c.Construct, jsii.String("Group"), &awsautoscaling.AutoScalingGroupProps{
 		AutoScalingGroupName: jsii.String(env.ResourcePrefix() + "-controller"),
 		Vpc:                  props.Vpc,
 		VpcSubnets:           props.Subnets,

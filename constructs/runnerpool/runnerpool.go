@@ -143,7 +143,7 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		// Capacity rebalancing would replace (and so terminate) busy spot runners.
 		CapacityRebalance: jsii.Bool(false),
 		GroupMetrics:      &[]awsautoscaling.GroupMetrics{awsautoscaling.GroupMetrics_All()},
-		HealthCheck:       awsautoscaling.HealthCheck_Ec2(&awsautoscaling.Ec2HealthCheckOptions{Grace: awscdk.Duration_Minutes(jsii.Number(float64(pool.BootGraceMinutes)))}),
+		HealthChecks:      awsautoscaling.HealthChecks_Ec2(&awsautoscaling.Ec2HealthChecksOptions{GracePeriod: awscdk.Duration_Minutes(jsii.Number(float64(pool.BootGraceMinutes)))}),
 	}
 	if pool.MaxInstanceLifetimeHours > 0 && !pool.IsLong() {
 		asgProps.MaxInstanceLifetime = awscdk.Duration_Hours(jsii.Number(float64(pool.MaxInstanceLifetimeHours)))
