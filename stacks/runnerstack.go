@@ -186,6 +186,7 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 	})
 
 	s.addOutputs(env)
+	s.suppressReviewedFindings()
 	return s
 }
 

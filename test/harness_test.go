@@ -72,9 +72,8 @@ func synth(t testing.TB, envs ...config.Environment) *synthesized {
 	s := &synthesized{stacks: map[string]*stacks.RunnerStack{}, templates: map[string]map[string]any{}, raw: map[string][]byte{}}
 	for _, e := range envs {
 		s.stacks[e.Name] = stacks.NewRunnerStack(app, stacks.RunnerStackProps{
-			Environment: e,
-			// Empty unless a prebuilt controller is given: then synth builds it with go build.
-			ControllerBinaryDir: os.Getenv("SYNAPSE_CONTROLLER_BINARY_DIR"),
+			Environment:         e,
+			ControllerBinaryDir: prebuiltControllerDir(),
 		})
 	}
 	app.Synth(nil)
@@ -136,3 +135,8 @@ func jsonString(t testing.TB, v any) string {
 	}
 	return string(b)
 }
+
+// prebuiltControllerDir is empty unless SYNAPSE_CONTROLLER_BINARY_DIR names a
+// directory with a built controller; when empty, synth builds the real binary
+// with go build (once per test binary).
+func prebuiltControllerDir() string { return os.Getenv("SYNAPSE_CONTROLLER_BINARY_DIR") }
