@@ -32,7 +32,9 @@ func (e Environment) WithDefaults() Environment {
 	if out.Region == "" {
 		out.Region = DefaultRegion
 	}
-	if out.GitHubOidc.ProviderArn == "" && !out.GitHubOidc.CreateProvider {
+	// The provider ARN is derived only from a well-formed account: derived from a
+	// bad one it would add a second error about a field the user never wrote.
+	if out.GitHubOidc.ProviderArn == "" && !out.GitHubOidc.CreateProvider && accountPattern.MatchString(out.Account) {
 		out.GitHubOidc.ProviderArn = fmt.Sprintf("arn:aws:iam::%s:oidc-provider/%s", out.Account, GitHubOidcHost)
 	}
 	out.GitHubOidc.Subjects = slices.Clone(e.GitHubOidc.Subjects)

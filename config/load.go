@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -19,9 +21,20 @@ const DefaultDir = "environments"
 // validates each environment and the rules across them. The result is sorted by
 // name. Every problem in every file is reported at once.
 func LoadDir(dir string) ([]Environment, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	// os.ReadDir rather than filepath.Glob: a missing directory is an error
+	// worth naming, and a directory name with glob characters still works.
+	entries, err := os.ReadDir(dir)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config: environments directory %s does not exist; run from the app root or create %s/<name>.json (see README, Configuration)", dir, dir)
+		}
 		return nil, fmt.Errorf("config: listing %s: %w", dir, err)
+	}
+	var paths []string
+	for _, entry := range entries {
+		if !entry.IsDir() && strings.HasSuffix(entry.Name(), ".json") {
+			paths = append(paths, filepath.Join(dir, entry.Name()))
+		}
 	}
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("config: no environment files in %s; add %s/<name>.json (see README, Configuration)", dir, dir)
@@ -65,12 +78,23 @@ func LoadFile(path string) (Environment, error) {
 }
 
 // Decode parses one environment document strictly and applies defaults.
+//
+// Strict means: unknown fields, field names in the wrong case, a key given
+// twice and anything after the object are errors. encoding/json alone would
+// accept "Account" for "account" and keep the last of two "account" keys, so a
+// leftover merge line could silently point an environment at another account.
 func Decode(data []byte) (Environment, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return Environment{}, errors.New("empty document; write one JSON object (see README, Configuration)")
+	}
+	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Environment](), ""); err != nil && !errors.Is(err, errMalformed) {
+		return Environment{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var env Environment
 	if err := dec.Decode(&env); err != nil {
-		return Environment{}, describeJSONError(err)
+		return Environment{}, describeJSONError(err, data)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Environment{}, errors.New("unexpected data after the JSON object; keep one object per file")
@@ -78,19 +102,150 @@ func Decode(data []byte) (Environment, error) {
 	return env.WithDefaults(), nil
 }
 
-func describeJSONError(err error) error {
+func describeJSONError(err error, data []byte) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		return fmt.Errorf("%s: expected a %s, got a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+		field := typeErr.Field
+		if field == "" {
+			field = "document"
+		}
+		return fmt.Errorf("%s: expected %s, got a JSON %s", field, jsonKind(typeErr.Type), typeErr.Value)
 	case errors.As(err, &syntaxErr):
-		return fmt.Errorf("invalid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+		line, col := position(data, syntaxErr.Offset)
+		return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, syntaxErr)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("invalid JSON: the document ends before the object is closed")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
 		return fmt.Errorf("unknown field %s; check its spelling against the README's configuration reference", field)
 	}
 	return err
+}
+
+// jsonKind names a Go type the way the JSON file spells it, so a message says
+// "expected a number" rather than "expected a int".
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "a " + t.String()
+}
+
+// position turns a byte offset into a 1-based line and column.
+func position(data []byte, offset int64) (line, col int) {
+	if offset > int64(len(data)) {
+		offset = int64(len(data))
+	}
+	before := data[:offset]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	return line, col
+}
+
+// errMalformed stops checkKeys at a syntax error: the real decode that follows
+// describes it with its position.
+var errMalformed = errors.New("malformed JSON")
+
+// checkKeys walks the document with the type it decodes into and refuses keys
+// given twice in one object and struct field names in another case.
+func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return errMalformed
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch delim {
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if err := checkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case '{':
+		fields := jsonFields(t)
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return errMalformed
+			}
+			key, _ := tok.(string)
+			keyPath := key
+			if path != "" {
+				keyPath = path + "." + key
+			}
+			if seen[key] {
+				return fmt.Errorf("%s: given twice; keep one value", keyPath)
+			}
+			seen[key] = true
+			var elem reflect.Type
+			switch {
+			case t != nil && t.Kind() == reflect.Map:
+				elem = t.Elem()
+			case fields != nil:
+				f, ok := fields[key]
+				if !ok {
+					for name := range fields {
+						if strings.EqualFold(name, key) {
+							return fmt.Errorf("unknown field %q; field names are case-sensitive, write %q", keyPath, name)
+						}
+					}
+				}
+				elem = f
+			}
+			if err := checkKeys(dec, elem, keyPath); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return errMalformed
+	}
+	return nil
+}
+
+// jsonFields maps the JSON names of a struct's fields to their types, or
+// returns nil for anything that is not a struct.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
 }
 
 // Select returns the environments to build: all of them when name is empty,

@@ -101,7 +101,8 @@ func (e Environment) validateVpc(p *problems) {
 		p.add("vpc.availabilityZones", "missing; list the zones of the private subnets, for example [\"%sc\"]", e.Region)
 	}
 	for i, az := range v.AvailabilityZones {
-		if !strings.HasPrefix(az, e.Region) || len(az) != len(e.Region)+1 {
+		// A zone is the region plus one letter: us-east-1c, never us-east-11.
+		if !strings.HasPrefix(az, e.Region) || len(az) != len(e.Region)+1 || az[len(az)-1] < 'a' || az[len(az)-1] > 'z' {
 			p.add(fmt.Sprintf("vpc.availabilityZones[%d]", i), "%q is not a zone of region %s; use %s followed by a letter", az, e.Region, e.Region)
 		}
 	}
@@ -128,10 +129,12 @@ func (e Environment) validateVpc(p *problems) {
 }
 
 func (e Environment) validateAccess(p *problems) {
-	if !repositoryPattern.MatchString(e.Repository) {
+	if !validRepository(e.Repository) {
 		p.add("repository", "%q is not a GitHub repository; use owner/name, for example Sage-Bionetworks/synapse-ops-dev", e.Repository)
 	}
-	if u, err := url.Parse(e.SynapseHost); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+	// An origin only: jobs append /repo/v1/..., so a trailing slash, path, query
+	// or credentials in the URL would all produce a wrong request.
+	if u, err := url.Parse(e.SynapseHost); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(e.SynapseHost, "?#") {
 		p.add("synapseHost", "%q is not an https origin; use the form https://repo-dev.dev.sagebase.org", e.SynapseHost)
 	}
 	if m := roleArnPattern.FindStringSubmatch(e.DeploymentRoleArn); m == nil {
@@ -151,6 +154,9 @@ func (e Environment) validateAccess(p *problems) {
 			p.add("githubOidc.providerArn", "provider is in account %s, not %s; use this account's provider", m[1], e.Account)
 		}
 	}
+	if o.ProviderArn == "" && !o.CreateProvider && accountPattern.MatchString(e.Account) {
+		p.add("githubOidc.providerArn", "missing; set the ARN of this account's token.actions.githubusercontent.com provider, or createProvider for a brand-new account")
+	}
 	if len(o.Subjects) == 0 {
 		p.add("githubOidc.subjects", "missing; list the subjects allowed to deploy, for example [\"ref:refs/heads/main\"]")
 	}
@@ -165,7 +171,7 @@ func (e Environment) validateAccess(p *problems) {
 			p.add(field, "%q is not allowed for prod; use one of %v", s, ProdSubjects)
 		}
 	}
-	if o.ReviewRepository != "" && !repositoryPattern.MatchString(o.ReviewRepository) {
+	if o.ReviewRepository != "" && !validRepository(o.ReviewRepository) {
 		p.add("githubOidc.reviewRepository", "%q is not a GitHub repository; use owner/name or remove the field", o.ReviewRepository)
 	}
 
@@ -249,9 +255,13 @@ func (e Environment) validatePools(p *problems) {
 				p.add(fmt.Sprintf("pools[%d].instanceTypes[%d]", i, j), "%q is not an arm64 (Graviton) instance type; runners use arm64 images, so pick one such as m7g.large", it)
 			}
 		}
-		if pool.Min < 0 || pool.Max < 1 {
-			p.add(f("max"), "min %d and max %d must satisfy 0 <= min and 1 <= max", pool.Min, pool.Max)
-		} else if pool.Min > pool.Max {
+		if pool.Min < 0 {
+			p.add(f("min"), "%d is negative; use 0 or more", pool.Min)
+		}
+		if pool.Max < 1 {
+			p.add(f("max"), "%d is below 1; a pool needs room for at least one runner", pool.Max)
+		}
+		if pool.Min >= 0 && pool.Max >= 1 && pool.Min > pool.Max {
 			p.add(f("min"), "min %d is greater than max %d; lower min or raise max", pool.Min, pool.Max)
 		}
 		if pool.MinIdle < 0 || pool.MinIdle > pool.Max {
@@ -322,9 +332,20 @@ func (e Environment) validateTags(p *problems) {
 			p.add("tags."+k, "%q is not a valid tag value; use at most 256 letters, digits, spaces and _.:/=+-@", v)
 		}
 	}
-	if v, ok := e.Tags["OwnerEmail"]; ok && v != "" && !emailPattern.MatchString(v) {
+	// A blank address is already reported as missing above: say it once.
+	if v := e.Tags["OwnerEmail"]; strings.TrimSpace(v) != "" && !emailPattern.MatchString(v) {
 		p.add("tags.OwnerEmail", "%q is not an email address; use the owning team's address", v)
 	}
+}
+
+// validRepository reports whether s is "owner/name" as GitHub accepts it; the
+// pattern alone would let the reserved names "." and ".." through.
+func validRepository(s string) bool {
+	if !repositoryPattern.MatchString(s) {
+		return false
+	}
+	_, name, _ := strings.Cut(s, "/")
+	return name != "." && name != ".."
 }
 
 func exampleTag(k string) string {
