@@ -26,7 +26,7 @@ func LoadDir(dir string) ([]Environment, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("config: environments directory %s does not exist; run from the app root or create %s/<name>.json (see README, Configuration)", dir, dir)
+			return nil, fmt.Errorf("config: no environment files in %s: the directory does not exist; run from the app root or create %s/<name>.json (see README, Configuration)", dir, dir)
 		}
 		return nil, fmt.Errorf("config: listing %s: %w", dir, err)
 	}

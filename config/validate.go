@@ -255,13 +255,14 @@ func (e Environment) validatePools(p *problems) {
 				p.add(fmt.Sprintf("pools[%d].instanceTypes[%d]", i, j), "%q is not an arm64 (Graviton) instance type; runners use arm64 images, so pick one such as m7g.large", it)
 			}
 		}
-		if pool.Min < 0 {
+		// Each message names the field that is wrong: a negative min is the
+		// min's fault, not the max's.
+		switch {
+		case pool.Max < 1:
+			p.add(f("max"), "min %d and max %d must satisfy 0 <= min and 1 <= max", pool.Min, pool.Max)
+		case pool.Min < 0:
 			p.add(f("min"), "%d is negative; use 0 or more", pool.Min)
-		}
-		if pool.Max < 1 {
-			p.add(f("max"), "%d is below 1; a pool needs room for at least one runner", pool.Max)
-		}
-		if pool.Min >= 0 && pool.Max >= 1 && pool.Min > pool.Max {
+		case pool.Min > pool.Max:
 			p.add(f("min"), "min %d is greater than max %d; lower min or raise max", pool.Min, pool.Max)
 		}
 		if pool.MinIdle < 0 || pool.MinIdle > pool.Max {

@@ -103,7 +103,7 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 		{
 			name:   "GivenZeroMax_WhenValidated_ThenMaxNamed",
 			mutate: func(e *config.Environment) { e.Pools[0].Max = 0 },
-			want:   `dev: pools[0].max: 0 is below 1; a pool needs room for at least one runner`,
+			want:   `dev: pools[0].max: min 0 and max 0 must satisfy 0 <= min and 1 <= max`,
 		},
 		{
 			name:   "GivenMinIdleAboveMax_WhenValidated_ThenMinIdleRefused",
