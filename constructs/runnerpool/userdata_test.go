@@ -1,0 +1,98 @@
+package runnerpool
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+)
+
+func exampleProps() Props {
+	return Props{
+		EnvironmentName:      "dev",
+		Region:               "us-east-1",
+		Pool:                 config.Pool{Name: "long", Packages: []string{"jq", "git"}, BootGraceMinutes: 10},
+		Runner:               config.Runner{Version: "2.326.0", SHA256: strings.Repeat("ab", 32)},
+		AutoScalingGroupName: "synapse-ops-runners-dev-long",
+		LogGroupName:         "/synapse-ops-runners/dev/runners",
+		JitParameterPrefix:   "/synapse-ops-runners/dev/jit/",
+		DeploymentRoleArn:    "arn:aws:iam::449435941126:role/synapse-deployment",
+		JitWaitSeconds:       600,
+	}
+}
+
+func TestGivenPoolProps_WhenUserDataIsRendered_ThenItWritesTheSettingsAndTheUnit(t *testing.T) {
+	ud := UserData(exampleProps())
+	for _, want := range []string{
+		"#!/bin/bash\n",
+		`ASG_NAME="synapse-ops-runners-dev-long"`,
+		`JIT_PARAMETER_PREFIX="/synapse-ops-runners/dev/jit/"`,
+		`PACKAGES="git jq"`, // sorted, so the template is stable
+		`RUNNER_SHA256="` + strings.Repeat("ab", 32) + `"`,
+		`JIT_WAIT_SECONDS="600"`,
+		"EnvironmentFile=/etc/synapse-ops-runners/runner.env",
+		"systemctl enable --now --no-block synapse-ops-runner.service",
+	} {
+		if !strings.Contains(ud, want) {
+			t.Errorf("user data lacks %q", want)
+		}
+	}
+	// The boot script is embedded verbatim between quoted heredoc markers, so no
+	// expansion happens while writing it.
+	if !strings.Contains(ud, "<<'BOOT'\n"+bootScript+"BOOT\n") {
+		t.Error("boot script is not embedded verbatim")
+	}
+}
+
+// shellcheck runs shellcheck on a file; without it the test fails in CI and skips elsewhere.
+func shellcheck(t *testing.T, path string) {
+	t.Helper()
+	bin, err := exec.LookPath("shellcheck")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("shellcheck is not installed; .ci/run installs it with apt-get install -y shellcheck")
+		}
+		t.Skip("shellcheck not installed (apt-get install -y shellcheck)")
+	}
+	out, err := exec.Command(bin, "--shell=bash", "--severity=style", path).CombinedOutput()
+	if err != nil {
+		t.Errorf("shellcheck %s:\n%s", filepath.Base(path), out)
+	}
+}
+
+func TestGivenRenderedUserData_ThenShellcheckFindsNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "user-data.sh")
+	if err := os.WriteFile(path, []byte(UserData(exampleProps())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shellcheck(t, path)
+}
+
+func TestGivenTheBootScript_ThenShellcheckFindsNothing(t *testing.T) {
+	shellcheck(t, "boot.sh")
+}
+
+func TestGivenTheBootScript_ThenItNeverPrintsTheJitConfigAndAlwaysLeavesTheGroup(t *testing.T) {
+	for _, want := range []string{
+		"trap leave_group EXIT",
+		"--should-decrement-desired-capacity",
+		"shutdown -h",
+		`aws ssm delete-parameter --name "${name}"`,
+		"sha256sum --check --strict",
+	} {
+		if !strings.Contains(bootScript, want) {
+			t.Errorf("boot script lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(bootScript, "\n") {
+		if strings.Contains(line, "JIT_CONFIG") && (strings.Contains(line, "log ") || strings.Contains(line, "echo")) {
+			t.Errorf("boot script may print the JIT config: %s", strings.TrimSpace(line))
+		}
+	}
+	if strings.Contains(bootScript, "set -x") {
+		t.Error("boot script traces commands, which would print the JIT config")
+	}
+}
