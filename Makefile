@@ -1,0 +1,47 @@
+# synapse-ops-runners: the two commands of the README are `make synth` and `make test`.
+# Both install what they need first (the pinned CDK CLI and Node 22 from npm,
+# Go modules), so they work on a fresh machine with Go and npm.
+
+SHELL := /bin/bash
+# The pinned Node 22 and CDK CLI from package.json come first on PATH; jsii
+# (inside go test and go run) starts whichever node it finds there.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+ENV ?=
+
+.PHONY: setup synth test lint diff deploy golden bench ci clean
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+setup: node_modules/.installed ## install the pinned CDK CLI and Go modules
+	go mod download
+
+synth: setup ## synthesize every environment (or ENV=dev) into cdk.out, offline
+	npx cdk synth --quiet $(if $(ENV),--context env=$(ENV))
+
+test: setup ## run the whole test suite
+	go test ./...
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	go vet ./...
+
+diff: setup ## cdk diff for ENV (needs AWS credentials)
+	npx cdk diff --context env=$(ENV)
+
+deploy: setup ## cdk deploy for ENV (needs AWS credentials)
+	npx cdk deploy --context env=$(ENV)
+
+golden: setup ## rewrite the golden templates after an intended change
+	go test ./test -run Golden -update
+
+bench: setup ## controller benchmarks
+	go test ./controller/... -run '^$$' -bench . -benchtime 200x
+
+ci: setup lint test synth
+
+clean:
+	rm -rf cdk.out
