@@ -87,6 +87,10 @@ func Decode(data []byte) (Environment, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Environment{}, errors.New("empty document; write one JSON object (see README, Configuration)")
 	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		// encoding/json would decode null into a zero Environment without a word.
+		return Environment{}, errors.New("document: expected an object, got null")
+	}
 	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Environment](), ""); err != nil && !errors.Is(err, errMalformed) {
 		return Environment{}, err
 	}
