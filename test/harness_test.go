@@ -15,6 +15,9 @@ import (
 	"github.com/Sage-Bionetworks/synapse-ops-runners/stacks"
 )
 
+// envConfig is the config type tests mutate.
+type envConfig = config.Environment
+
 // envNames are the committed environments every template test runs over.
 var envNames = []string{"dev", "prod"}
 

@@ -105,7 +105,9 @@ type parsedWorkflow struct {
 
 // isExample reports whether the workflow is a caller example (kept by the ops
 // repositories) rather than one of this repository's own workflows.
-func (p parsedWorkflow) isExample() bool { return strings.HasPrefix(filepath.ToSlash(p.Path), "examples/") }
+func (p parsedWorkflow) isExample() bool {
+	return strings.HasPrefix(filepath.ToSlash(p.Path), "examples/")
+}
 
 // parseWorkflows parses every workflow with actionlint's parser. Syntax errors
 // fail the test: the other checks need a tree.
