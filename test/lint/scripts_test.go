@@ -1,0 +1,334 @@
+package lint
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+)
+
+// A fake secret value: obviously not a credential.
+const fakeAdminToken = "fake-synapse-admin-token-0123456789"
+
+type runResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runBash runs a script as GitHub Actions runs a `shell: bash` step
+// (bash --noprofile --norc -eo pipefail) with a small, explicit environment.
+// fakes, when set, is put first on PATH.
+func runBash(t testing.TB, script, dir, fakes string, env map[string]string) runResult {
+	t.Helper()
+	requireTool(t, "jq", installJq)
+	bash := requireTool(t, "bash", "apt-get install -y bash")
+	file := filepath.Join(t.TempDir(), "step.sh")
+	if err := os.WriteFile(file, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bash, "--noprofile", "--norc", "-eo", "pipefail", file)
+	cmd.Dir = dir
+	path := os.Getenv("PATH")
+	if fakes != "" {
+		path = fakes + string(os.PathListSeparator) + path
+	}
+	cmd.Env = []string{"PATH=" + path, "HOME=" + t.TempDir(), "LC_ALL=C"}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		cmd.Env = append(cmd.Env, k+"="+env[k])
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := runResult{stdout: stdout.String(), stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		res.code = exitErr.ExitCode()
+	default:
+		t.Fatalf("running bash: %v", err)
+	}
+	return res
+}
+
+// runScriptFile runs one of the repository's scripts/ with arguments.
+func runScriptFile(t testing.TB, name string, env map[string]string, args ...string) runResult {
+	t.Helper()
+	root := repoRoot(t)
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return runBash(t, "scripts/"+name+" "+strings.Join(quoted, " ")+"\n", root, "", env)
+}
+
+// fakeAWS writes an `aws` command that prints $FAKE_SECRET for
+// `secretsmanager get-secret-value` and fails when FAKE_AWS_FAIL is set.
+func fakeAWS(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	body := `#!/usr/bin/env bash
+if [[ -n "${FAKE_AWS_FAIL:-}" ]]; then
+  echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation" >&2
+  exit 254
+fi
+[[ "$1 $2" == "secretsmanager get-secret-value" ]] || { echo "unexpected aws $*" >&2; exit 2; }
+printf '%s\n' "${FAKE_SECRET}"
+`
+	if err := os.WriteFile(filepath.Join(dir, "aws"), []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func readOutputs(t testing.TB, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestAdminTokenStep runs run-task's token step with a fake aws CLI: the first
+// line that shows the token is its ::add-mask:: command and no other line shows
+// it; a value the mask cannot cover is refused without being printed.
+func TestAdminTokenStep(t *testing.T) {
+	task := job(t, ownWorkflow(t, parseWorkflows(t), "run-task.yml"), "task")
+	step, script := stepRun(t, task, "Read the Synapse admin token")
+	base := stepEnv(step)
+	if base["ADMIN_TOKEN_SECRET"] != config.DefaultAdminTokenSecretName {
+		t.Errorf("the token step reads %q, want %q", base["ADMIN_TOKEN_SECRET"], config.DefaultAdminTokenSecretName)
+	}
+	fakes := fakeAWS(t)
+
+	t.Run("masked before anything else", func(t *testing.T) {
+		temp := t.TempDir()
+		env := maps.Clone(base)
+		env["RUNNER_TEMP"], env["FAKE_SECRET"] = temp, fakeAdminToken
+		res := runBash(t, script, t.TempDir(), fakes, env)
+		if res.code != 0 {
+			t.Fatalf("exit %d: %s%s", res.code, res.stdout, res.stderr)
+		}
+		lines := strings.Split(res.stdout, "\n")
+		if lines[0] != "::add-mask::"+fakeAdminToken {
+			t.Errorf("first output line is %q, want the ::add-mask:: command", lines[0])
+		}
+		for i, l := range lines[1:] {
+			if strings.Contains(l, fakeAdminToken) {
+				t.Errorf("output line %d shows the token: %q", i+2, l)
+			}
+		}
+		if strings.Contains(res.stderr, fakeAdminToken) {
+			t.Error("stderr shows the token")
+		}
+		file := filepath.Join(temp, "synapse-admin-token")
+		data, err := os.ReadFile(file)
+		if err != nil || string(data) != fakeAdminToken {
+			t.Errorf("token file holds %q (%v), want the token", data, err)
+		}
+		if info, err := os.Stat(file); err == nil && info.Mode().Perm() != 0o600 {
+			t.Errorf("token file mode %v, want 0600", info.Mode().Perm())
+		}
+	})
+
+	refused := []struct {
+		name, secret, fail string
+		hidden             []string
+	}{
+		{name: "several lines", secret: "fake-line-one\nfake-line-two", hidden: []string{"fake-line-one", "fake-line-two"}},
+		{name: "no string value", secret: "None"},
+		{name: "empty", secret: ""},
+		{name: "aws fails", secret: fakeAdminToken, fail: "1", hidden: []string{fakeAdminToken}},
+	}
+	for _, tc := range refused {
+		t.Run("refuses "+tc.name, func(t *testing.T) {
+			temp := t.TempDir()
+			env := maps.Clone(base)
+			env["RUNNER_TEMP"], env["FAKE_SECRET"] = temp, tc.secret
+			if tc.fail != "" {
+				env["FAKE_AWS_FAIL"] = tc.fail
+			}
+			res := runBash(t, script, t.TempDir(), fakes, env)
+			if res.code == 0 {
+				t.Fatalf("the step succeeded: %s", res.stdout)
+			}
+			for _, h := range tc.hidden {
+				if strings.Contains(res.stdout+res.stderr, h) {
+					t.Errorf("output shows %q: %s%s", h, res.stdout, res.stderr)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(temp, "synapse-admin-token")); err == nil {
+				t.Error("a token file was written")
+			}
+		})
+	}
+}
+
+// TestRunTaskCheck runs run-task's check step: it picks the scale set of the
+// environment's pool and refuses a wrong environment, pool, timeout or
+// parameters before any runner is taken.
+func TestRunTaskCheck(t *testing.T) {
+	check := job(t, ownWorkflow(t, parseWorkflows(t), "run-task.yml"), "check")
+	step, script := stepRun(t, check, "Check the environment, pool and timeout")
+	cases := []struct {
+		name, env, context, pool, timeout, params string
+		runsOn                                    string // "" means refused
+	}{
+		{"dev default", "dev", "dev", "default", "60", "{}", "synapse-dev"},
+		{"prod long 30 hours", "prod", "prod", "long", "1830", `{"release":"512","dry-run":false}`, "synapse-prod-long"},
+		{"long at the cap", "dev", "dev", "long", "4320", "{}", "synapse-dev-long"},
+		{"long over the cap", "dev", "dev", "long", "4321", "{}", ""},
+		{"default over 8 hours", "dev", "dev", "default", "481", "{}", ""},
+		{"zero timeout", "dev", "dev", "default", "0", "{}", ""},
+		{"fractional timeout", "dev", "dev", "default", "1.5", "{}", ""},
+		{"dev repository asks for prod", "prod", "dev", "default", "60", "{}", ""},
+		{"CONTEXT unset", "dev", "", "default", "60", "{}", ""},
+		{"unknown pool", "dev", "dev", "gpu", "60", "{}", ""},
+		{"environment with a space", "dev x", "dev x", "default", "60", "{}", ""},
+		{"parameters not an object", "dev", "dev", "default", "60", `["a"]`, ""},
+		{"parameter key with a space", "dev", "dev", "default", "60", `{"a b":"1"}`, ""},
+		{"parameters not JSON", "dev", "dev", "default", "60", `{`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "output")
+			env := stepEnv(step)
+			env["ENVIRONMENT"], env["CONTEXT"], env["POOL"] = tc.env, tc.context, tc.pool
+			env["TIMEOUT_MINUTES"], env["PARAMETERS"], env["GITHUB_OUTPUT"] = tc.timeout, tc.params, out
+			res := runBash(t, script, t.TempDir(), "", env)
+			got := readOutputs(t, out)
+			if tc.runsOn == "" {
+				if res.code == 0 || len(got) != 0 {
+					t.Errorf("accepted: exit %d, outputs %v", res.code, got)
+				}
+				if !strings.Contains(res.stdout, "::error") {
+					t.Errorf("refused without an ::error annotation: %q", res.stdout)
+				}
+				return
+			}
+			if res.code != 0 {
+				t.Fatalf("refused: %s", res.stdout)
+			}
+			if got["runs-on"] != tc.runsOn || got["timeout-minutes"] != tc.timeout {
+				t.Errorf("outputs %v, want runs-on=%s timeout-minutes=%s", got, tc.runsOn, tc.timeout)
+			}
+		})
+	}
+}
+
+// TestRunTaskScaleSetsExist: the scale set names run-task computes are the ones
+// the committed config registers, for every environment.
+func TestRunTaskScaleSetsExist(t *testing.T) {
+	for _, env := range environments(t) {
+		names := map[string]string{}
+		for _, p := range env.Pools {
+			names[p.Name] = p.ScaleSetName
+		}
+		if names["default"] != "synapse-"+env.Name {
+			t.Errorf("%s: the default pool's scale set is %q; run-task targets synapse-%s", env.Name, names["default"], env.Name)
+		}
+		if names["long"] != "synapse-"+env.Name+"-long" {
+			t.Errorf("%s: the long pool's scale set is %q; run-task targets synapse-%s-long", env.Name, names["long"], env.Name)
+		}
+		if want := "Sage-Bionetworks/synapse-ops-" + env.Name; env.Repository != want {
+			t.Errorf("%s: repository %q, but the examples for it are written for %s", env.Name, env.Repository, want)
+		}
+	}
+}
+
+// TestRunTaskStep runs run-task's task step: parameters arrive as TASK_* data
+// (a value that looks like shell code is not run), the token file becomes
+// SYNAPSE_ADMIN_TOKEN and is deleted, and the deployment profile is chosen only
+// on request.
+func TestRunTaskStep(t *testing.T) {
+	task := job(t, ownWorkflow(t, parseWorkflows(t), "run-task.yml"), "task")
+	step, script := stepRun(t, task, "Run the task")
+	for _, deploymentRole := range []string{"false", "true"} {
+		t.Run("use-deployment-role="+deploymentRole, func(t *testing.T) {
+			temp, work := t.TempDir(), t.TempDir()
+			tokenFile := filepath.Join(temp, "synapse-admin-token")
+			if err := os.WriteFile(tokenFile, []byte(fakeAdminToken), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := stepEnv(step)
+			env["RUNNER_TEMP"] = temp
+			env["PARAMETERS"] = `{"user-id":"$(touch pwned)","dry-run":true,"count":3,"list.items":["a"]}`
+			env["USE_DEPLOYMENT_ROLE"] = deploymentRole
+			env["CONTEXT"], env["SYNAPSE_HOST"] = "dev", "https://repo-dev.dev.sagebase.org"
+			env["TASK_COMMAND"] = `printf '%s|%s|%s|%s\n' "$TASK_USER_ID" "$TASK_DRY_RUN" "$TASK_COUNT" "$TASK_LIST_ITEMS"
+printf 'token=%s\n' "${SYNAPSE_ADMIN_TOKEN:-}"
+printf 'profile=%s host=%s context=%s\n' "${AWS_PROFILE:-}" "$SYNAPSE_HOST" "$CONTEXT"`
+			res := runBash(t, script, work, "", env)
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s%s", res.code, res.stdout, res.stderr)
+			}
+			if _, err := os.Stat(filepath.Join(work, "pwned")); err == nil {
+				t.Error("a parameter value ran as shell code")
+			}
+			wantProfile := ""
+			if deploymentRole == "true" {
+				wantProfile = "synapse-deployment"
+			}
+			want := `$(touch pwned)|true|3|["a"]` + "\n" +
+				"token=" + fakeAdminToken + "\n" +
+				"profile=" + wantProfile + " host=https://repo-dev.dev.sagebase.org context=dev\n"
+			if res.stdout != want {
+				t.Errorf("task saw\n%s\nwant\n%s", res.stdout, want)
+			}
+			if _, err := os.Stat(tokenFile); err == nil {
+				t.Error("the token file is still there after the task step read it")
+			}
+		})
+	}
+	t.Run("failing command fails the step", func(t *testing.T) {
+		env := stepEnv(step)
+		env["RUNNER_TEMP"], env["PARAMETERS"], env["TASK_COMMAND"] = t.TempDir(), "{}", "false; echo not reached"
+		res := runBash(t, script, t.TempDir(), "", env)
+		if res.code == 0 || strings.Contains(res.stdout, "not reached") {
+			t.Errorf("exit %d, output %q: the command did not stop at its first failure", res.code, res.stdout)
+		}
+	})
+}
+
+// TestDeployCheck runs deploy's check step: only the repository's own CONTEXT,
+// with a role ARN configured, gets past it.
+func TestDeployCheck(t *testing.T) {
+	check := job(t, ownWorkflow(t, parseWorkflows(t), "deploy.yml"), "check")
+	_, script := stepRun(t, check, "Check the environment against CONTEXT")
+	role := "arn:aws:iam::449435941126:role/synapse-ops-runners-dev-github"
+	cases := []struct {
+		name, env, context, role string
+		ok                       bool
+	}{
+		{"matching", "dev", "dev", role, true},
+		{"prod from the dev repository", "prod", "dev", role, false},
+		{"no CONTEXT", "dev", "", role, false},
+		{"no role", "dev", "dev", "", false},
+		{"role is not an ARN", "dev", "dev", "synapse-ops-runners-dev-github", false},
+		{"uppercase environment", "Prod", "Prod", role, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runBash(t, script, t.TempDir(), "", map[string]string{
+				"ENVIRONMENT": tc.env, "CONTEXT": tc.context, "ROLE_TO_ASSUME": tc.role,
+			})
+			if (res.code == 0) != tc.ok {
+				t.Errorf("exit %d, want ok=%v: %s", res.code, tc.ok, res.stdout)
+			}
+		})
+	}
+}
