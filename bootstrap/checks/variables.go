@@ -50,7 +50,9 @@ func (r *runner) variables(ctx context.Context) {
 			continue
 		}
 		r.do(ctx, func(ctx context.Context) Row { return r.checkVariable(ctx, owner, repo, name, want) },
-			func(ctx context.Context, row Row) (string, error) { return r.fixVariable(ctx, owner, repo, name, want, row) })
+			func(ctx context.Context, row Row) (string, error) {
+				return r.fixVariable(ctx, owner, repo, name, want, row)
+			})
 	}
 }
 
