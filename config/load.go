@@ -91,7 +91,7 @@ func Decode(data []byte) (Environment, error) {
 		// encoding/json would decode null into a zero Environment without a word.
 		return Environment{}, errors.New("document: expected an object, got null")
 	}
-	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Environment](), ""); err != nil && !errors.Is(err, errMalformed) {
+	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Environment](), "", 0); err != nil && !errors.Is(err, errMalformed) {
 		return Environment{}, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -164,9 +164,15 @@ func position(data []byte, offset int64) (line, col int) {
 // describes it with its position.
 var errMalformed = errors.New("malformed JSON")
 
+// maxCheckDepth bounds checkKeys' recursion; a config nests four levels.
+const maxCheckDepth = 100
+
 // checkKeys walks the document with the type it decodes into and refuses keys
 // given twice in one object and struct field names in another case.
-func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
+func checkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+	if depth > maxCheckDepth {
+		return errMalformed // far deeper than any config; the real decode refuses it
+	}
 	tok, err := dec.Token()
 	if err != nil {
 		return errMalformed
@@ -185,7 +191,7 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := checkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := checkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
 				return err
 			}
 		}
@@ -221,7 +227,7 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string) error {
 				}
 				elem = f
 			}
-			if err := checkKeys(dec, elem, keyPath); err != nil {
+			if err := checkKeys(dec, elem, keyPath, depth+1); err != nil {
 				return err
 			}
 		}

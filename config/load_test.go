@@ -441,3 +441,12 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecode_GivenDeeplyNestedDocument_ThenErrorNotCrash keeps the key check's
+// recursion bounded on hostile input.
+func TestDecode_GivenDeeplyNestedDocument_ThenErrorNotCrash(t *testing.T) {
+	doc := `{"tags":` + strings.Repeat("[", 200000) + strings.Repeat("]", 200000) + `}`
+	if _, err := config.Decode([]byte(doc)); err == nil {
+		t.Error("Decode() accepted 200000 nested arrays")
+	}
+}
