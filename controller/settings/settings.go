@@ -28,6 +28,18 @@ const (
 	// hook. An instance carrying it is never removed for being idle. It can only
 	// make the controller more careful, never cause a termination.
 	TagJobStarted = "synapse-ops-runners:job-started"
+	// TagJobCompleted is set by the controller on an instance when the scale set
+	// reports its job completed (value: RFC 3339 time). It survives a controller
+	// restart, so a finished instance is not mistaken for a busy one.
+	TagJobCompleted = "synapse-ops-runners:job-completed"
+	// TagMaxRuntimeWarned is set by the controller when an instance passes its
+	// pool's maximum runtime and the alarm has been raised (value: RFC 3339 time).
+	// The instance is terminated once the warning is MaxRuntimeGraceMinutes old.
+	TagMaxRuntimeWarned = "synapse-ops-runners:max-runtime-warned"
+	// TagSpotFallback is set by the controller on a pool's group while it runs
+	// on-demand after a spot capacity failure. Value: "<RFC 3339 time>|<previous
+	// on-demand percentage above base>", so a restarted controller can restore it.
+	TagSpotFallback = "synapse-ops-runners:spot-fallback"
 )
 
 // Credential kinds, matching the JSON shape of the GitHub credential secret.
@@ -62,6 +74,24 @@ type Settings struct {
 	AlarmTopicArn string `json:"alarmTopicArn,omitempty"`
 	// Pools are the fleets the controller manages.
 	Pools []Pool `json:"pools"`
+	// Account is the AWS account id, used to build the instance ARN tagged on each
+	// JIT parameter.
+	//
+	// Default: read from the Auto Scaling group ARN.
+	Account string `json:"account,omitempty"`
+	// ReconcileSeconds is how often the controller describes the groups even
+	// without events.
+	//
+	// Default: 30
+	ReconcileSeconds int `json:"reconcileSeconds,omitempty"`
+	// SweepSeconds is how often the sweeper runs.
+	//
+	// Default: 180
+	SweepSeconds int `json:"sweepSeconds,omitempty"`
+	// MetricsNamespace is the CloudWatch namespace of the embedded-metric-format lines.
+	//
+	// Default: SynapseOpsRunners
+	MetricsNamespace string `json:"metricsNamespace,omitempty"`
 }
 
 // Pool is one fleet as the controller sees it.
@@ -83,6 +113,16 @@ type Pool struct {
 	BootGraceMinutes       int  `json:"bootGraceMinutes"`
 	NoJobTimeoutMinutes    int  `json:"noJobTimeoutMinutes"`
 	MaxRuntimeHours        int  `json:"maxRuntimeHours"`
+	// MaxRuntimeGraceMinutes is how long after the max-runtime alarm the
+	// instance is terminated.
+	//
+	// Default: 15
+	MaxRuntimeGraceMinutes int `json:"maxRuntimeGraceMinutes,omitempty"`
+	// SpotRetryMinutes is how long a pool stays on-demand after a spot fallback
+	// before spot is tried again.
+	//
+	// Default: 60
+	SpotRetryMinutes int `json:"spotRetryMinutes,omitempty"`
 }
 
 // Validate reports every missing or inconsistent field at once.

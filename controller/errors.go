@@ -1,0 +1,178 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/actions/scaleset"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+)
+
+// GitHubError is a failed GitHub call with its HTTP status (0 for a transport
+// failure) and, when GitHub sent one, how long it asked us to wait. Every error
+// from the GitHub side reaches the controller as one, so it is classified with
+// errors.As instead of by message.
+type GitHubError struct {
+	Op         string
+	Status     int
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *GitHubError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("github %s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("github %s: status %d: %v", e.Op, e.Status, e.Err)
+}
+
+func (e *GitHubError) Unwrap() error { return e.Err }
+
+// githubStatus reports the HTTP status of a GitHub error, 0 if there is none.
+func githubStatus(err error) int {
+	var ge *GitHubError
+	if errors.As(err, &ge) {
+		return ge.Status
+	}
+	return 0
+}
+
+// scaleset formats failures as `request GET url failed(status="422 ...", ...)`
+// and keeps no typed status, so the adapter reads it back from there.
+var statusPattern = regexp.MustCompile(`status="(\d{3})`)
+
+// wrapScaleSetError turns an error of the scaleset client into a *GitHubError.
+func wrapScaleSetError(op string, err error, retryAfter time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	status := 0
+	if m := statusPattern.FindStringSubmatch(err.Error()); m != nil {
+		status, _ = strconv.Atoi(m[1])
+	}
+	// The typed sentinels carry the status their exception implies, in case the
+	// message format changes.
+	switch {
+	case status == 0 && errors.Is(err, scaleset.RunnerExistsError):
+		status = http.StatusConflict
+	case status == 0 && errors.Is(err, scaleset.RunnerNotFoundError):
+		status = http.StatusNotFound
+	}
+	return &GitHubError{Op: op, Status: status, RetryAfter: retryAfter, Err: err}
+}
+
+// parseRetryAfter reads a Retry-After header (seconds or HTTP date).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// class is what the controller does with a failure.
+type class int
+
+const (
+	// classFatal failures are not retried: the step fails closed and is logged.
+	classFatal class = iota
+	// classRetry failures are retried with jittered, bounded backoff.
+	classRetry
+	// classUnauthorized failures refresh the GitHub credential once.
+	classUnauthorized
+)
+
+// classify decides whether err is worth retrying and how long the server asked
+// us to wait. Only failures that a later identical call can fix are retried:
+// GitHub 5xx, 429, 403 with Retry-After (secondary rate limit), transport errors,
+// and AWS throttling and 5xx.
+func classify(err error) (class, time.Duration) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return classFatal, 0
+	}
+	var ge *GitHubError
+	if errors.As(err, &ge) {
+		switch {
+		case ge.Status == 0:
+			return classRetry, 0
+		case ge.Status == http.StatusUnauthorized:
+			return classUnauthorized, 0
+		case ge.Status == http.StatusTooManyRequests:
+			return classRetry, ge.RetryAfter
+		case ge.Status == http.StatusForbidden && ge.RetryAfter > 0:
+			return classRetry, ge.RetryAfter
+		case ge.Status >= 500 && ge.Status != http.StatusNotImplemented:
+			return classRetry, ge.RetryAfter
+		}
+		return classFatal, 0
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		if _, ok := retry.DefaultThrottleErrorCodes[ae.ErrorCode()]; ok {
+			return classRetry, 0
+		}
+		switch ae.ErrorCode() {
+		case "InternalError", "InternalFailure", "ServiceUnavailable", "RequestTimeout":
+			return classRetry, 0
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+		return classRetry, 0
+	}
+	return classFatal, 0
+}
+
+// awsCode is the AWS error code of err, or "".
+func awsCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// awsMessage is the AWS error message of err, or "".
+func awsMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return ""
+}
+
+// lifecycleActionGone reports that a lifecycle action was already completed or
+// has expired: completing it again is a no-op, not a failure.
+func lifecycleActionGone(err error) bool {
+	return awsCode(err) == "ValidationError" && strings.Contains(strings.ToLower(awsMessage(err)), "no active lifecycle action")
+}
+
+// instanceGone reports that Auto Scaling no longer knows the instance.
+func instanceGone(err error) bool {
+	m := strings.ToLower(awsMessage(err))
+	return awsCode(err) == "ValidationError" && (strings.Contains(m, "not found") || strings.Contains(m, "not part of"))
+}
+
+// atMinSize reports that a decrementing termination was refused because the
+// group is at its minimum size.
+func atMinSize(err error) bool {
+	m := strings.ToLower(awsMessage(err))
+	return awsCode(err) == "ValidationError" && (strings.Contains(m, "minsize") || strings.Contains(m, "min size"))
+}
