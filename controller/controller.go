@@ -75,9 +75,9 @@ type Controller struct {
 	byGroup map[string]*pool
 
 	mu          sync.Mutex
-	jobs        map[string]*jobState  // by runner name (= instance id)
-	warned      map[string]time.Time  // max-runtime warnings raised
-	interrupted map[string]time.Time  // spot interruption notices
+	jobs        map[string]*jobState // by runner name (= instance id)
+	warned      map[string]time.Time // max-runtime warnings raised
+	interrupted map[string]time.Time // spot interruption notices
 	account     string
 }
 

@@ -229,7 +229,9 @@ func (a *scaleSetAdapter) RemoveRunner(ctx context.Context, id int64) error {
 }
 
 // sessionAdapter classifies the session's errors like every other GitHub call.
-type sessionAdapter struct{ s *scaleset.MessageSessionClient }
+type sessionAdapter struct {
+	s *scaleset.MessageSessionClient
+}
 
 func (s *sessionAdapter) GetMessage(ctx context.Context, last, capacity int) (*scaleset.RunnerScaleSetMessage, error) {
 	m, err := s.s.GetMessage(ctx, last, capacity)
