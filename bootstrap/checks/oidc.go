@@ -8,7 +8,6 @@ import (
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 )
 
 const (
@@ -35,10 +34,13 @@ func (r *runner) checkOidc(ctx context.Context) Row {
 		if Classify(err) != KindNotFound {
 			return errorRow(checkOidc, "iam:GetOpenIDConnectProvider", err)
 		}
-		row := Row{Check: checkOidc, State: Missing, Detail: "no provider " + arn}
 		if owned {
-			row.Fix = "run apply (githubOidc.createProvider is true, so the bootstrap creates it)"
-		} else {
+			// The stack creates it (constructs/githuboidc): creating it here too
+			// would make the first deploy fail on an existing provider.
+			return Row{Check: checkOidc, State: OK, Detail: "no provider yet; githubOidc.createProvider is true, so the first cdk deploy creates " + arn}
+		}
+		row := Row{Check: checkOidc, State: Missing, Detail: "no provider " + arn}
+		{
 			row.Fix = "every Sage account gets it from the organisation baseline: ask its owners; only for a brand-new account set githubOidc.createProvider to true and run apply"
 		}
 		return row
@@ -58,26 +60,14 @@ func (r *runner) checkOidc(ctx context.Context) Row {
 }
 
 // fixOidc touches the provider only when config says this app owns it: the
-// baseline's provider is shared by every GitHub role in the account.
+// baseline's provider is shared by every GitHub role in the account. A missing
+// owned provider is left to the stack, which creates it on the first deploy.
 func (r *runner) fixOidc(ctx context.Context, row Row) (string, error) {
 	env := r.in.Env
-	if !env.GitHubOidc.CreateProvider {
+	if !env.GitHubOidc.CreateProvider || row.State == Missing {
 		return "", nil
 	}
 	arn := OidcProviderArn(env)
-	if row.State == Missing {
-		url := "https://" + config.GitHubOidcHost
-		var tags []iamtypes.Tag
-		for _, k := range sortedKeys(env.Tags) {
-			tags = append(tags, iamtypes.Tag{Key: new(k), Value: new(env.Tags[k])})
-		}
-		if _, err := r.in.AWS.IAM.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
-			Url: &url, ClientIDList: []string{OidcAudience}, Tags: tags,
-		}); err != nil {
-			return "", fmt.Errorf("iam:CreateOpenIDConnectProvider: %w", err)
-		}
-		return "created provider " + arn, nil
-	}
 	if _, err := r.in.AWS.IAM.AddClientIDToOpenIDConnectProvider(ctx, &iam.AddClientIDToOpenIDConnectProviderInput{
 		OpenIDConnectProviderArn: &arn, ClientID: new(OidcAudience),
 	}); err != nil {
