@@ -48,6 +48,9 @@ var (
 	groupArns = finding{"AwsSolutions-IAM5",
 		"An Auto Scaling group ARN contains a generated UUID; the groups are matched by their fixed names (and by the fleet's environment tag).",
 		[]string{`/^Resource::arn:<AWS::Partition>:autoscaling:[a-z0-9-]+:[0-9]{12}:autoScalingGroup:\*:autoScalingGroupName\/.+$/`}}
+	instanceMarkers = finding{"AwsSolutions-IAM5",
+		"Marker tags (job started, job completed, max runtime warned) may only be set, key by key, on instances carrying this environment's tag; instance ids are not known in advance.",
+		[]string{`/^Resource::arn:<AWS::Partition>:ec2:[a-z0-9-]+:[0-9]{12}:instance\/\*$/`}}
 	asgNotifications = finding{"AwsSolutions-AS3",
 		"Launch and termination events go to EventBridge and the fleet controller's queue; failures raise CloudWatch alarms. Per-instance emails for an ephemeral fleet would be noise.",
 		nil}
@@ -57,10 +60,7 @@ var (
 )
 
 func (s *RunnerStack) suppressReviewedFindings() {
-	suppress(s.RunnerRole, ssmCore, inlinePolicy, logStreams, jitParameters, groupArns,
-		finding{"AwsSolutions-IAM5",
-			"The job-started marker may only set one tag key on instances carrying this environment's tag; instance ids are not known in advance.",
-			[]string{`/^Resource::arn:<AWS::Partition>:ec2:[a-z0-9-]+:[0-9]{12}:instance\/\*$/`}})
+	suppress(s.RunnerRole, ssmCore, inlinePolicy, logStreams, jitParameters, groupArns, instanceMarkers)
 
 	for _, p := range s.Pools {
 		suppress(p.AutoScalingGroup, asgNotifications, imdsOnGroup)
@@ -74,7 +74,7 @@ func (s *RunnerStack) suppressReviewedFindings() {
 		suppress(s.Oidc.DiffRole, inlinePolicy)
 	}
 
-	suppress(s.Controller.Role, ssmCore, inlinePolicy, logStreams, jitParameters, groupArns,
+	suppress(s.Controller.Role, ssmCore, inlinePolicy, logStreams, jitParameters, groupArns, instanceMarkers,
 		finding{"AwsSolutions-IAM5",
 			"Describe calls of Auto Scaling and EC2 do not support resource-level permissions.",
 			[]string{`/^Resource::\*$/`}},

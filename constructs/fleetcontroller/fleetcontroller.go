@@ -69,8 +69,9 @@ type FleetController struct {
 	Settings settings.Settings
 }
 
-// LogNamespace is the CloudWatch namespace of the controller's embedded metrics.
-const LogNamespace = "SynapseOpsRunners"
+// MetricsNamespace is the CloudWatch namespace of the controller's embedded
+// metrics; the monitoring construct's alarms read the same one.
+const MetricsNamespace = "SynapseOpsRunners"
 
 // New creates the controller.
 func New(scope constructs.Construct, id string, props Props) *FleetController {
@@ -149,6 +150,8 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 		JitParameterPrefix:  env.JitParameterPrefix(),
 		EventQueueURL:       *c.Queue.QueueUrl(),
 		AlarmTopicArn:       *props.AlarmTopic.TopicArn(),
+		Account:             env.Account,
+		MetricsNamespace:    MetricsNamespace,
 	}
 	for i, p := range props.Pools {
 		pc := env.Pools[i]
@@ -213,6 +216,7 @@ func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env con
 		"autoscaling:SetInstanceProtection",
 		"autoscaling:UpdateAutoScalingGroup",
 		"autoscaling:SuspendProcesses",
+		"autoscaling:CreateOrUpdateTags",
 	}, groupArns, map[string]any{
 		"StringEquals": map[string]any{"autoscaling:ResourceTag/" + settings.TagEnvironment: env.Name},
 	})
@@ -224,6 +228,14 @@ func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env con
 		"ec2:DescribeInstances",
 		"ec2:DescribeInstanceStatus",
 	}, []*string{jsii.String("*")}, nil)
+	// The controller's own markers on runner instances (job completed, max
+	// runtime warned): only those keys, only on this fleet's instances.
+	add("MarkRunnerInstances", []string{"ec2:CreateTags"}, []*string{stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("ec2"), Resource: jsii.String("instance"), ResourceName: jsii.String("*"),
+	})}, map[string]any{
+		"StringEquals":              map[string]any{"aws:ResourceTag/" + settings.TagEnvironment: env.Name},
+		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
+	})
 	// Spot fallback changes only the instances distribution of the mixed
 	// instances policy, so no iam:PassRole or ec2:RunInstances is needed.
 	jitArn := stack.FormatArn(&awscdk.ArnComponents{
