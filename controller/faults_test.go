@@ -1,0 +1,492 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actions/scaleset"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
+)
+
+const pfx = "/synapse-ops-runners/dev/jit/"
+
+func must(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if !ok {
+		t.Fatalf(format, args...)
+	}
+}
+
+// TestFaults holds the named fault scenarios. Each drives the controller
+// through the fakes and asserts what a regression would break.
+func TestFaults(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, h *harness)
+	}{
+		{"jit_config_stored_tagged_and_hook_continued", func(t *testing.T, h *harness) {
+			ids := h.provisioned("default", 1)
+			must(t, len(ids) == 1, "launched %v", ids)
+			id := ids[0]
+			p, ok := h.aws.params[pfx+id]
+			must(t, ok && p.value == "fake-jit-"+id, "param %v", p)
+			must(t, p.tags[settings.TagJitInstanceArn] == "arn:aws:ec2:us-east-1:123456789012:instance/"+id, "arn tag %v", p.tags)
+			must(t, p.tags[settings.TagEnvironment] == "dev", "env tag %v", p.tags)
+			must(t, h.aws.completed[id] == "CONTINUE" && h.lifecycle(id) == stateInService, "hook %v", h.aws.completed)
+			must(t, !strings.Contains(h.logs.String(), "fake-jit-"), "JIT config leaked into logs")
+		}},
+		{"duplicate_job_started_is_idempotent", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.started("default", id, "job-1")
+			h.started("default", id, "job-1")
+			must(t, h.aws.count("CreateTags") == 1, "tagged %d times", h.aws.count("CreateTags"))
+			must(t, strings.Count(h.metrics.String(), `"`+MetricQueueToStartSeconds+`":`) == 1, "latency recorded twice")
+			must(t, h.aws.inst[id].tags[settings.TagJobStarted] == "job-1", "marker %v", h.aws.inst[id].tags)
+		}},
+		{"job_completed_before_job_started_is_not_busy", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.completed("default", id, "job-1")
+			h.started("default", id, "job-1")
+			h.gh.finishJob(id)
+			h.demand("default", 0)
+			h.clock.Advance(DoneGrace + time.Minute)
+			h.sweep()
+			must(t, slices.Contains(h.terminatedIDs(), id), "finished instance not removed: %v", h.terminatedIDs())
+		}},
+		{"duplicate_job_completed_is_idempotent", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.started("default", id, "j")
+			h.completed("default", id, "j")
+			h.completed("default", id, "j")
+			must(t, h.aws.count("CreateTags") == 2, "tags %d", h.aws.count("CreateTags"))
+		}},
+		{"job_reassigned_three_times_one_runner", func(t *testing.T, h *harness) {
+			for range 3 {
+				h.demand("default", 1)
+				h.aws.Tick()
+				h.reconcile()
+			}
+			must(t, h.gh.jits == 1 && len(h.aws.liveIn("asg-default")) == 1, "jits %d live %d", h.gh.jits, len(h.aws.liveIn("asg-default")))
+			must(t, h.desired("asg-default") == 1, "desired %d", h.desired("asg-default"))
+		}},
+		{"github_5xx_on_jit_retried_with_backoff", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(502, 0), ghErr(500, 0))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.aws.completed[id] == "CONTINUE", "not provisioned")
+			must(t, len(h.delays) == 2 && h.delays[0] > 0 && h.delays[1] <= 8*time.Second, "delays %v", h.delays)
+		}},
+		{"github_5xx_exhausted_leaves_hook_for_next_reconcile", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(503, 0), ghErr(503, 0), ghErr(503, 0), ghErr(503, 0))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.lifecycle(id) == statePendingWait, "state %s", h.lifecycle(id))
+			h.reconcile()
+			must(t, h.aws.completed[id] == "CONTINUE", "not provisioned on retry")
+		}},
+		{"github_429_retry_after_honoured", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(429, 7*time.Second))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.aws.completed[id] == "CONTINUE" && len(h.delays) == 1 && h.delays[0] == 7*time.Second, "delays %v", h.delays)
+		}},
+		{"github_retry_after_is_capped", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(429, time.Hour))
+			h.provisioned("default", 1)
+			must(t, len(h.delays) == 1 && h.delays[0] == 60*time.Second, "delays %v", h.delays)
+		}},
+		{"github_403_with_retry_after_retried", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(403, 3*time.Second))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.aws.completed[id] == "CONTINUE", "not provisioned")
+		}},
+		{"github_403_without_retry_after_fails_closed", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(403, 0))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.aws.completed[id] == "ABANDON" && len(h.delays) == 0, "completed %v delays %v", h.aws.completed, h.delays)
+		}},
+		{"github_401_refreshes_credentials_once", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(401, 0))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.connects == 2 && h.aws.completed[id] == "CONTINUE", "connects %d", h.connects)
+		}},
+		{"github_401_twice_does_not_loop", func(t *testing.T, h *harness) {
+			h.gh.failAlways("GenerateJitRunnerConfig", ghErr(401, 0))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.connects == 2 && h.gh.count("GenerateJitRunnerConfig") == 2, "connects %d calls %d", h.connects, h.gh.count("GenerateJitRunnerConfig"))
+			must(t, h.lifecycle(id) == statePendingWait, "401 must not abandon: %s", h.lifecycle(id))
+		}},
+		{"github_409_on_jit_means_already_provisioned", func(t *testing.T, h *harness) {
+			h.demand("default", 1)
+			id := h.aws.Tick()[0]
+			_, _ = h.gh.GenerateJitRunnerConfig(context.Background(), &scaleset.RunnerScaleSetJitRunnerSetting{Name: id}, 1)
+			h.reconcile()
+			must(t, h.aws.completed[id] == "CONTINUE" && h.aws.count("PutParameter") == 0, "completed %v puts %d", h.aws.completed, h.aws.count("PutParameter"))
+		}},
+		{"github_422_on_jit_abandons_launch", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(422, 0))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.aws.completed[id] == "ABANDON" && len(h.aws.params) == 0, "completed %v", h.aws.completed)
+			must(t, strings.Contains(h.logs.String(), `"github_status":422`), "422 not logged")
+		}},
+		{"github_404_on_jit_abandons_and_reensures_scale_set", func(t *testing.T, h *harness) {
+			h.gh.failNext("GenerateJitRunnerConfig", ghErr(404, 0))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.aws.completed[id] == "ABANDON", "completed %v", h.aws.completed)
+			before := h.gh.count("GetRunnerScaleSet")
+			h.reconcile()
+			must(t, h.gh.count("GetRunnerScaleSet") == before+1, "scale set not re-ensured")
+		}},
+		{"github_5xx_on_remove_runner_keeps_instance", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.clock.Advance(11 * time.Minute)
+			h.gh.failAlways("RemoveRunner", ghErr(500, 0))
+			h.sweep()
+			must(t, h.lifecycle(id) == stateInService && len(h.terminatedIDs()) == 0, "terminated without deregistering")
+		}},
+		{"github_422_on_create_scale_set_fails_closed", func(t *testing.T, h *harness) {
+			h2 := newHarness(t, func(s *settings.Settings) { s.Pools = s.Pools[:1]; s.Pools[0].ScaleSetName = "other" })
+			h2.gh.failNext("CreateRunnerScaleSet", ghErr(422, 0))
+			h2.restartSame2(t)
+		}},
+		{"missing_runner_group_never_falls_back", func(t *testing.T, h *harness) {
+			h.gh.groups = map[string]int{"Default": 1}
+			h.restart(h.c.s)
+			err := h.c.EnsureScaleSets(context.Background())
+			must(t, err != nil && h.c.ScaleSetID("default") == 0, "err %v", err)
+			must(t, h.gh.count("CreateRunnerScaleSet") == 2, "created outside the configured group") // only the two at harness start
+		}},
+		{"scale_set_updated_when_labels_change_never_deleted", func(t *testing.T, h *harness) {
+			s := h.c.s
+			s.Pools = slices.Clone(s.Pools)
+			s.Pools[0].Labels = []string{"synapse-dev", "arm64"}
+			h.restart(s)
+			must(t, h.c.EnsureScaleSets(context.Background()) == nil, "ensure")
+			must(t, h.gh.count("UpdateRunnerScaleSet") == 1 && len(h.gh.sets) == 2, "updates %d sets %d", h.gh.count("UpdateRunnerScaleSet"), len(h.gh.sets))
+			must(t, h.gh.sets[1].Labels[1].Name == "arm64", "labels %v", h.gh.sets[1].Labels)
+		}},
+		{"aws_throttling_on_set_desired_retried", func(t *testing.T, h *harness) {
+			h.aws.failNext("SetDesiredCapacity", apiErr("Throttling", "Rate exceeded"), apiErr("Throttling", "Rate exceeded"))
+			h.demand("default", 2)
+			must(t, h.desired("asg-default") == 2 && len(h.delays) == 2, "desired %d delays %v", h.desired("asg-default"), h.delays)
+		}},
+		{"aws_throttling_on_complete_lifecycle_retried", func(t *testing.T, h *harness) {
+			h.aws.failNext("CompleteLifecycleAction", apiErr("Throttling", "Rate exceeded"))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.aws.completed[id] == "CONTINUE", "not completed")
+		}},
+		{"aws_error_on_put_parameter_frees_runner_name", func(t *testing.T, h *harness) {
+			h.aws.failNext("PutParameter", apiErr("AccessDeniedException", "denied"))
+			id := h.provisioned("default", 1)[0]
+			must(t, h.lifecycle(id) == statePendingWait && !h.gh.has(id), "runner left registered without a stored config")
+			h.reconcile()
+			must(t, h.aws.completed[id] == "CONTINUE" && h.aws.params[pfx+id].value != "", "not provisioned on retry")
+		}},
+		{"insufficient_capacity_falls_back_to_on_demand_then_restores", func(t *testing.T, h *harness) {
+			h.aws.groups["asg-default"].onDemandPct = 20
+			h.aws.groups["asg-default"].activities = []astypes.Activity{{StartTime: aws.Time(h.clock.Now()), StatusCode: astypes.ScalingActivityStatusCodeFailed,
+				StatusMessage: aws.String("We currently do not have sufficient capacity. Launching EC2 instance failed. InsufficientInstanceCapacity")}}
+			h.reconcile()
+			must(t, h.aws.groups["asg-default"].onDemandPct == 100 && h.aws.groups["asg-default"].tags[settings.TagSpotFallback] != "", "no fallback")
+			h.reconcile()
+			must(t, h.aws.count("UpdateAutoScalingGroup") == 1, "fallback repeated")
+			h.clock.Advance(61 * time.Minute)
+			h.restartSame() // the tag, not memory, says what to restore
+			h.reconcile()
+			must(t, h.aws.groups["asg-default"].onDemandPct == 20 && h.aws.groups["asg-default"].tags[settings.TagSpotFallback] == "", "not restored: %d", h.aws.groups["asg-default"].onDemandPct)
+		}},
+		{"long_pool_never_touches_spot_settings", func(t *testing.T, h *harness) {
+			h.aws.groups["asg-long"].activities = []astypes.Activity{{StartTime: aws.Time(h.clock.Now()), StatusMessage: aws.String("InsufficientInstanceCapacity")}}
+			h.reconcile()
+			must(t, h.aws.count("UpdateAutoScalingGroup") == 0, "long pool changed")
+		}},
+		{"spot_interruption_idle_runner_deregistered_and_fallback", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			must(t, h.c.HandleEvent(context.Background(), `{"detail-type":"EC2 Spot Instance Interruption Warning","detail":{"instance-id":"`+id+`","instance-action":"terminate"}}`) == nil, "event")
+			must(t, !h.gh.has(id) && slices.Contains(h.terminatedIDs(), id), "interrupted idle runner kept")
+			must(t, h.aws.groups["asg-default"].onDemandPct == 100, "no fallback on interruption")
+		}},
+		{"spot_interruption_busy_runner_left_running", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.started("default", id, "j")
+			_ = h.c.HandleEvent(context.Background(), `{"detail-type":"EC2 Spot Instance Interruption Warning","detail":{"instance-id":"`+id+`"}}`)
+			must(t, len(h.terminatedIDs()) == 0 && h.gh.has(id), "busy interrupted instance terminated")
+		}},
+		{"instance_never_registers_swept_after_boot_grace", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.clock.Advance(9 * time.Minute)
+			h.sweep()
+			must(t, len(h.terminatedIDs()) == 0, "removed within boot grace")
+			h.clock.Advance(2 * time.Minute)
+			h.sweep()
+			must(t, slices.Contains(h.terminatedIDs(), id) && !h.gh.has(id) && len(h.aws.params) == 0, "not swept: terms %v", h.terminatedIDs())
+			must(t, h.aws.terms[0].decrement, "terminated without decrement")
+		}},
+		{"idle_runner_removed_after_no_job_timeout", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.clock.Advance(20 * time.Minute)
+			h.sweep()
+			must(t, len(h.terminatedIDs()) == 0, "online runner removed early")
+			h.clock.Advance(11 * time.Minute)
+			h.sweep()
+			must(t, slices.Contains(h.terminatedIDs(), id), "idle runner kept past timeout")
+		}},
+		{"runner_dies_mid_job_instance_kept_until_completed", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.started("default", id, "j")
+			h.gh.mu.Lock()
+			h.gh.runners[id].online = false // runner process died; GitHub still holds the job
+			h.gh.mu.Unlock()
+			h.clock.Advance(2 * time.Hour)
+			h.sweep()
+			h.demand("default", 0)
+			must(t, len(h.terminatedIDs()) == 0, "busy instance terminated")
+			h.gh.finishJob(id) // GitHub gives up on the job and drops the runner
+			h.completed("default", id, "j")
+			h.clock.Advance(DoneGrace)
+			h.sweep()
+			must(t, slices.Contains(h.terminatedIDs(), id), "dead runner's instance left behind")
+		}},
+		{"busy_instance_never_scaled_in", func(t *testing.T, h *harness) {
+			ids := h.provisioned("default", 2)
+			for _, id := range ids {
+				h.boot(id)
+			}
+			h.started("default", ids[0], "j")
+			h.demand("default", 0)
+			must(t, slices.Equal(h.terminatedIDs(), []string{ids[1]}), "terminated %v", h.terminatedIDs())
+			must(t, h.desired("asg-default") == 1, "desired %d", h.desired("asg-default"))
+		}},
+		{"github_job_still_running_guards_unknown_busy_runner", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.gh.startJob(id, "j") // JobStarted not delivered yet
+			h.demand("default", 0)
+			must(t, len(h.terminatedIDs()) == 0 && h.gh.has(id), "runner with a running job removed")
+			must(t, h.c.facts(&instance{ID: id}).busy(), "not marked busy from GitHub's refusal")
+		}},
+		{"unhealthy_idle_removed_unhealthy_busy_kept", func(t *testing.T, h *harness) {
+			ids := h.provisioned("default", 2)
+			for _, id := range ids {
+				h.boot(id)
+				h.aws.inst[id].healthy = false
+			}
+			h.started("default", ids[0], "j")
+			h.sweep()
+			must(t, slices.Equal(h.terminatedIDs(), []string{ids[1]}), "terminated %v", h.terminatedIDs())
+		}},
+		{"max_runtime_alarms_first_then_terminates_busy", func(t *testing.T, h *harness) {
+			id := h.provisioned("long", 1)[0]
+			h.boot(id)
+			h.started("long", id, "migration")
+			h.clock.Advance(31 * time.Hour)
+			h.sweep()
+			must(t, len(h.aws.published) == 1 && len(h.terminatedIDs()) == 0, "published %d terminated %v", len(h.aws.published), h.terminatedIDs())
+			must(t, h.aws.inst[id].tags[settings.TagMaxRuntimeWarned] != "", "warning not persisted")
+			h.restartSame()
+			h.clock.Advance(16 * time.Minute)
+			h.sweep()
+			must(t, len(h.aws.published) == 1 && slices.Contains(h.terminatedIDs(), id), "not terminated after grace")
+		}},
+		{"terminate_hook_holds_busy_instance", func(t *testing.T, h *harness) {
+			id := h.provisioned("long", 1)[0]
+			h.boot(id)
+			h.gh.startJob(id, "j")
+			h.aws.mu.Lock()
+			h.aws.inst[id].lifecycle = stateTerminatingWait // e.g. health replacement
+			h.aws.mu.Unlock()
+			h.reconcile()
+			must(t, h.aws.heartbeats == 1 && h.lifecycle(id) == stateTerminatingWait, "busy instance released")
+			h.gh.finishJob(id)
+			h.reconcile()
+			must(t, h.lifecycle(id) == "gone", "not released after job end")
+		}},
+		{"orphan_offline_registration_removed_online_kept", func(t *testing.T, h *harness) {
+			h.gh.runners["i-00000000000000abc"] = &fakeRunner{id: 900, name: "i-00000000000000abc"}
+			h.gh.runners["i-00000000000000def"] = &fakeRunner{id: 901, name: "i-00000000000000def", online: true}
+			h.gh.runners["laptop"] = &fakeRunner{id: 902, name: "laptop"}
+			h.sweep()
+			must(t, slices.Equal(h.gh.removed, []string{"i-00000000000000abc"}), "removed %v", h.gh.removed)
+		}},
+		{"leftover_jit_parameter_deleted", func(t *testing.T, h *harness) {
+			h.aws.params[pfx+"i-0000000000000dead"] = param{value: "x"}
+			id := h.provisioned("default", 1)[0]
+			h.sweep()
+			_, kept := h.aws.params[pfx+id]
+			_, stale := h.aws.params[pfx+"i-0000000000000dead"]
+			must(t, kept && !stale, "kept %v stale %v", kept, stale)
+		}},
+		{"crash_after_jit_before_put_converges", func(t *testing.T, h *harness) {
+			h.aws.failNext("PutParameter", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
+			h.gh.failNext("GetRunnerByName", errors.New("crash")) // the clean-up never happens
+			h.demand("default", 1)
+			id := h.aws.Tick()[0]
+			h.reconcile()
+			h.restartSame()
+			h.reconcile()
+			must(t, h.aws.completed[id] == "CONTINUE", "restart did not continue the 409 instance")
+			h.clock.Advance(11 * time.Minute)
+			h.sweep()
+			must(t, slices.Contains(h.terminatedIDs(), id) && !h.gh.has(id), "config-less instance not swept")
+		}},
+		{"crash_after_put_before_complete_converges", func(t *testing.T, h *harness) {
+			h.aws.failAlways("CompleteLifecycleAction", apiErr("InternalError", "x"))
+			id := h.provisioned("default", 1)[0]
+			h.aws.always = nil
+			h.restartSame()
+			h.reconcile()
+			must(t, h.aws.completed[id] == "CONTINUE" && h.gh.jits == 1 && h.aws.params[pfx+id].value == "fake-jit-"+id, "jits %d", h.gh.jits)
+		}},
+		{"crash_after_complete_no_duplicate_instances", func(t *testing.T, h *harness) {
+			h.provisioned("default", 2)
+			h.restartSame()
+			h.demand("default", 2)
+			h.aws.Tick()
+			h.reconcile()
+			must(t, len(h.aws.liveIn("asg-default")) == 2 && h.gh.jits == 2, "live %d jits %d", len(h.aws.liveIn("asg-default")), h.gh.jits)
+		}},
+		{"crash_after_job_started_busy_survives_restart", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.started("default", id, "j")
+			h.restartSame()
+			h.demand("default", 0)
+			h.clock.Advance(3 * time.Hour)
+			h.sweep()
+			must(t, len(h.terminatedIDs()) == 0, "busy instance terminated after restart")
+		}},
+		{"crash_after_deregister_before_terminate_converges", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.aws.failAlways("TerminateInstanceInAutoScalingGroup", apiErr("InternalError", "x"))
+			h.demand("default", 0)
+			must(t, !h.gh.has(id) && h.lifecycle(id) == stateInService, "setup")
+			h.aws.always = nil
+			h.restartSame()
+			h.clock.Advance(11 * time.Minute)
+			h.sweep()
+			must(t, slices.Contains(h.terminatedIDs(), id), "half-removed instance left")
+		}},
+		{"duplicate_lifecycle_events_provision_once", func(t *testing.T, h *harness) {
+			h.demand("default", 1)
+			id := h.aws.Tick()[0]
+			ev := `{"detail-type":"EC2 Instance-launch Lifecycle Action","detail":{"AutoScalingGroupName":"asg-default","EC2InstanceId":"` + id + `","LifecycleTransition":"autoscaling:EC2_INSTANCE_LAUNCHING"}}`
+			must(t, h.c.HandleEvent(context.Background(), ev) == nil && h.c.HandleEvent(context.Background(), ev) == nil, "event error")
+			must(t, h.gh.jits == 1 && h.aws.count("CompleteLifecycleAction") == 1, "jits %d completes %d", h.gh.jits, h.aws.count("CompleteLifecycleAction"))
+		}},
+		{"unreadable_event_dropped", func(t *testing.T, h *harness) {
+			must(t, errors.Is(h.c.HandleEvent(context.Background(), "not json"), ErrBadEvent), "bad event not classified")
+			must(t, h.c.HandleEvent(context.Background(), `{"detail-type":"EC2 Instance-launch Lifecycle Action","detail":{"AutoScalingGroupName":"someone-else"}}`) == nil, "foreign group")
+		}},
+		{"terminate_at_min_size_without_decrement", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.aws.groups["asg-default"].min = 1
+			h.clock.Advance(11 * time.Minute)
+			h.sweep()
+			must(t, len(h.aws.terms) == 1 && h.aws.terms[0].id == id && !h.aws.terms[0].decrement, "terms %v", h.aws.terms)
+		}},
+		{"pool_over_max_abandons_launch", func(t *testing.T, h *harness) {
+			h.aws.groups["asg-default"].max = 10
+			h.aws.mu.Lock()
+			for range 6 {
+				h.aws.launch("asg-default")
+			}
+			h.aws.mu.Unlock()
+			h.reconcile()
+			must(t, h.gh.jits == 0 && h.aws.count("CompleteLifecycleAction") == 6, "jits %d", h.gh.jits)
+		}},
+		{"demand_capped_at_pool_max_and_lowered_for_unlaunched", func(t *testing.T, h *harness) {
+			must(t, h.demand("default", 50) == 5, "not capped")
+			must(t, h.demand("default", 0) == 0 && h.desired("asg-default") == 0, "unlaunched capacity kept: %d", h.desired("asg-default"))
+		}},
+		{"aws_throttling_on_describe_retried", func(t *testing.T, h *harness) {
+			h.aws.failNext("DescribeAutoScalingGroups", apiErr("Throttling", "Rate exceeded"))
+			must(t, h.demand("default", 1) == 1, "describe throttle broke scaling")
+		}},
+		{"github_5xx_on_list_runners_skips_registration_rules", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.gh.failAlways("ListRegistrations", ghErr(502, 0))
+			h.clock.Advance(11 * time.Minute)
+			h.sweep()
+			must(t, len(h.terminatedIDs()) == 0 && h.lifecycle(id) == stateInService, "acted without the runner list")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, newHarness(t))
+		})
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d fault scenarios", len(cases))
+	}
+}
+
+// restartSame2 checks that a failed scale set creation leaves the pool without
+// a scale set and is retried on reconcile.
+func (h *harness) restartSame2(t *testing.T) {
+	h.gh.mu.Lock()
+	h.gh.sets = map[int]*scaleset.RunnerScaleSet{}
+	h.gh.mu.Unlock()
+	h.restart(h.c.s)
+	err := h.c.EnsureScaleSets(context.Background())
+	must(t, err != nil && githubStatus(err) == http.StatusUnprocessableEntity && h.c.ScaleSetID("default") == 0, "err %v", err)
+	h.reconcile()
+	must(t, h.c.ScaleSetID("default") != 0, "not retried on reconcile")
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		err   error
+		class class
+		after time.Duration
+	}{
+		{ghErr(500, 0), classRetry, 0},
+		{ghErr(501, 0), classFatal, 0},
+		{ghErr(429, 2 * time.Second), classRetry, 2 * time.Second},
+		{ghErr(403, time.Second), classRetry, time.Second},
+		{ghErr(403, 0), classFatal, 0},
+		{ghErr(401, 0), classUnauthorized, 0},
+		{ghErr(409, 0), classFatal, 0},
+		{ghErr(422, 0), classFatal, 0},
+		{ghErr(0, 0), classRetry, 0},
+		{apiErr("Throttling", "x"), classRetry, 0},
+		{apiErr("RequestLimitExceeded", "x"), classRetry, 0},
+		{apiErr("ValidationError", "x"), classFatal, 0},
+		{context.Canceled, classFatal, 0},
+	}
+	for _, c := range cases {
+		got, after := classify(c.err)
+		if got != c.class || after != c.after {
+			t.Errorf("classify(%v) = %v, %v; want %v, %v", c.err, got, after, c.class, c.after)
+		}
+	}
+}
+
+func TestWrapScaleSetErrorReadsStatus(t *testing.T) {
+	err := wrapScaleSetError("jit", errors.New(`request POST http://x/generatejitconfig failed(status="409 Conflict"): runner exists`), 0)
+	must(t, githubStatus(err) == 409, "status %d", githubStatus(err))
+	err = wrapScaleSetError("jit", errors.New(`request failed(status="429 Too Many Requests")`), 5*time.Second)
+	c, after := classify(err)
+	must(t, c == classRetry && after == 5*time.Second, "class %v after %v", c, after)
+	must(t, wrapScaleSetError("x", context.Canceled, 0) == context.Canceled, "cancel wrapped")
+}
+
+func TestBackoffDelayBounded(t *testing.T) {
+	b := Backoff{}
+	for attempt := 1; attempt < 40; attempt++ {
+		d := b.Delay(attempt, 0)
+		must(t, d > 0 && d <= 8*time.Second, "attempt %d delay %v", attempt, d)
+	}
+}
