@@ -742,6 +742,8 @@ type harness struct {
 	connects int
 	delays   []time.Duration
 	mu       sync.Mutex
+	// tolerate makes reconcile and sweep failures expected (injected faults).
+	tolerate bool
 }
 
 func testSettings() settings.Settings {
@@ -810,7 +812,7 @@ func (h *harness) restart(s settings.Settings) {
 // restartSame restarts with the settings the controller had, re-ensuring scale sets.
 func (h *harness) restartSame() {
 	h.restart(h.c.s)
-	if err := h.c.EnsureScaleSets(context.Background()); err != nil {
+	if err := h.c.EnsureScaleSets(context.Background()); err != nil && !h.tolerate {
 		h.t.Fatal(err)
 	}
 }
@@ -824,13 +826,13 @@ func (h *harness) demand(pool string, assigned int) int {
 }
 
 func (h *harness) reconcile() {
-	if err := h.c.Reconcile(context.Background()); err != nil {
+	if err := h.c.Reconcile(context.Background()); err != nil && !h.tolerate {
 		h.t.Fatal(err)
 	}
 }
 
 func (h *harness) sweep() {
-	if err := h.c.Sweep(context.Background()); err != nil {
+	if err := h.c.Sweep(context.Background()); err != nil && !h.tolerate {
 		h.t.Fatal(err)
 	}
 }

@@ -454,7 +454,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{ghErr(500, 0), classRetry, 0},
 		{ghErr(501, 0), classFatal, 0},
-		{ghErr(429, 2 * time.Second), classRetry, 2 * time.Second},
+		{ghErr(429, 2*time.Second), classRetry, 2 * time.Second},
 		{ghErr(403, time.Second), classRetry, time.Second},
 		{ghErr(403, 0), classFatal, 0},
 		{ghErr(401, 0), classUnauthorized, 0},

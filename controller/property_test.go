@@ -1,0 +1,250 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/actions/scaleset"
+)
+
+// TestPropertyRandomInterleavings drives the controller through random
+// interleavings of demand changes, Auto Scaling launches, boots, job starts and
+// completions (with JobStarted/JobCompleted messages delayed, duplicated and
+// reordered), lifecycle events, reconciles, sweeps, clock jumps, controller
+// restarts and injected GitHub and AWS failures. It asserts that
+//   - no instance whose job is running is ever terminated by the controller,
+//     unless it is past its pool's maximum runtime, and
+//   - once demand is gone, every run converges to zero instances, zero runner
+//     registrations and zero JIT configs.
+func TestPropertyRandomInterleavings(t *testing.T) {
+	seeds := 200
+	if testing.Short() {
+		seeds = 15
+	}
+	var jobs, removals int
+	for seed := range seeds {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			j, r := runProperty(t, uint64(seed))
+			jobs, removals = jobs+j, removals+r
+		})
+	}
+	// Guard against a simulation that never exercises anything.
+	if jobs < seeds || removals < seeds {
+		t.Fatalf("simulation too quiet: %d jobs handed to runners, %d controller terminations", jobs, removals)
+	}
+	t.Logf("%d seeds: %d jobs handed to runners, %d controller terminations", seeds, jobs, removals)
+}
+
+type simMsg struct {
+	pool, runner, job string
+	completed         bool
+}
+
+func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	h := newHarness(t)
+	h.tolerate = true
+	ctx := context.Background()
+	pools := []string{"default", "long"}
+	groupOf := map[string]string{"default": "asg-default", "long": "asg-long"}
+	maxRuntime := map[string]time.Duration{"asg-default": 8 * time.Hour, "asg-long": 31 * time.Hour}
+	pending := map[string]int{}
+	var inbox []simMsg
+	jobN := 0
+
+	h.aws.onTerminate = func(id string) {
+		removals++
+		// Called with the fake's lock released; read the truth from GitHub's side.
+		h.gh.mu.Lock()
+		r := h.gh.runners[id]
+		running := r != nil && r.job != ""
+		h.gh.mu.Unlock()
+		if !running {
+			return
+		}
+		h.aws.mu.Lock()
+		i := h.aws.inst[id]
+		h.aws.mu.Unlock()
+		if i != nil && h.clock.Now().Sub(i.launch) >= maxRuntime[i.group] {
+			return
+		}
+		t.Errorf("seed %d: instance %s terminated while its job runs", seed, id)
+	}
+
+	running := func(pool string) int {
+		h.gh.mu.Lock()
+		defer h.gh.mu.Unlock()
+		n := 0
+		for name, r := range h.gh.runners {
+			h.aws.mu.Lock()
+			i := h.aws.inst[name]
+			h.aws.mu.Unlock()
+			if r.job != "" && i != nil && i.group == groupOf[pool] {
+				n++
+			}
+		}
+		return n
+	}
+	instancesOf := func(group, state string) []string {
+		h.aws.mu.Lock()
+		defer h.aws.mu.Unlock()
+		var out []string
+		for _, id := range h.aws.order {
+			if i := h.aws.inst[id]; i.group == group && (state == "" || i.lifecycle == state) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	pick := func(ids []string) string {
+		if len(ids) == 0 {
+			return ""
+		}
+		return ids[rng.IntN(len(ids))]
+	}
+	deliver := func(all bool) {
+		rng.Shuffle(len(inbox), func(i, j int) { inbox[i], inbox[j] = inbox[j], inbox[i] })
+		n := len(inbox)
+		if !all {
+			n = rng.IntN(len(inbox) + 1)
+		}
+		for _, m := range inbox[:n] {
+			s := h.c.Pool(m.pool)
+			if m.completed {
+				_ = s.HandleJobCompleted(ctx, &scaleset.JobCompleted{RunnerName: m.runner, JobMessageBase: scaleset.JobMessageBase{JobID: m.job}})
+			} else {
+				_ = s.HandleJobStarted(ctx, &scaleset.JobStarted{RunnerName: m.runner, JobMessageBase: scaleset.JobMessageBase{JobID: m.job}})
+			}
+		}
+		inbox = inbox[n:]
+	}
+	finish := func(pool, id string) {
+		h.gh.mu.Lock()
+		r := h.gh.runners[id]
+		job := ""
+		if r != nil {
+			job = r.job
+		}
+		h.gh.mu.Unlock()
+		if job == "" {
+			return
+		}
+		h.gh.finishJob(id)
+		inbox = append(inbox, simMsg{pool: pool, runner: id, job: job, completed: true})
+		if rng.IntN(10) < 8 { // the boot script's self-termination sometimes fails
+			h.aws.mu.Lock()
+			h.aws.selfTerminate(id, true)
+			h.aws.mu.Unlock()
+		}
+	}
+	failures := []func(){
+		func() { h.gh.failNext("GenerateJitRunnerConfig", ghErr(502, 0)) },
+		func() { h.gh.failNext("GenerateJitRunnerConfig", ghErr(429, time.Second)) },
+		func() { h.gh.failNext("GenerateJitRunnerConfig", ghErr(401, 0)) },
+		func() { h.gh.failNext("RemoveRunner", ghErr(503, 0), ghErr(503, 0), ghErr(503, 0), ghErr(503, 0)) },
+		func() { h.gh.failNext("GetRunnerByName", ghErr(500, 0), ghErr(500, 0), ghErr(500, 0), ghErr(500, 0)) },
+		func() { h.gh.failNext("ListRegistrations", ghErr(502, 0), ghErr(502, 0), ghErr(502, 0), ghErr(502, 0)) },
+		func() { h.aws.failNext("SetDesiredCapacity", apiErr("Throttling", "Rate exceeded")) },
+		func() {
+			h.aws.failNext("CompleteLifecycleAction", apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"))
+		},
+		func() {
+			h.aws.failNext("TerminateInstanceInAutoScalingGroup", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
+		},
+		func() { h.aws.failNext("PutParameter", apiErr("ThrottlingException", "x")) },
+		func() {
+			h.aws.failNext("DescribeInstances", apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"))
+		},
+		func() {
+			h.aws.failNext("CreateTags", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
+		},
+	}
+
+	for range 120 {
+		pool := pools[rng.IntN(len(pools))]
+		group := groupOf[pool]
+		switch op := rng.IntN(13); op {
+		case 0: // a job is queued
+			pending[pool]++
+			h.demand(pool, pending[pool]+running(pool))
+		case 1: // a queued job is cancelled
+			if pending[pool] > 0 {
+				pending[pool]--
+			}
+			h.demand(pool, pending[pool]+running(pool))
+		case 2:
+			h.aws.Tick()
+		case 3:
+			h.reconcile()
+		case 4: // a lifecycle event, possibly a duplicate
+			_ = h.c.HandleEvent(ctx, `{"detail-type":"`+EventLaunch+`","detail":{"AutoScalingGroupName":"`+group+`"}}`)
+		case 5: // an instance boots
+			if id := pick(instancesOf(group, stateInService)); id != "" {
+				h.aws.mu.Lock()
+				_, has := h.aws.params[h.c.s.JitParameterPrefix+id]
+				h.aws.mu.Unlock()
+				if has {
+					h.boot(id)
+				}
+			}
+		case 6: // GitHub hands a queued job to an idle online runner
+			if id := pick(instancesOf(group, stateInService)); id != "" && pending[pool] > 0 {
+				jobN++
+				job := fmt.Sprintf("job-%d", jobN)
+				if h.gh.startJob(id, job) {
+					pending[pool]--
+					inbox = append(inbox, simMsg{pool: pool, runner: id, job: job})
+					if rng.IntN(4) == 0 {
+						inbox = append(inbox, simMsg{pool: pool, runner: id, job: job}) // duplicate
+					}
+				}
+			}
+		case 7: // a job completes
+			finish(pool, pick(instancesOf(group, "")))
+		case 8:
+			deliver(false)
+		case 9:
+			h.sweep()
+		case 10:
+			h.clock.Advance(time.Duration(rng.IntN(6)) * time.Minute)
+		case 11:
+			h.restartSame()
+		case 12:
+			failures[rng.IntN(len(failures))]()
+		}
+	}
+
+	// Demand goes away: every job ends, every message arrives, faults stop.
+	h.gh.next, h.gh.always, h.aws.next, h.aws.always = nil, nil, nil, nil
+	for _, pool := range pools {
+		pending[pool] = 0
+		for _, id := range instancesOf(groupOf[pool], "") {
+			finish(pool, id)
+		}
+	}
+	deliver(true)
+	for round := 0; round < 12; round++ {
+		for _, pool := range pools {
+			h.demand(pool, 0)
+		}
+		h.aws.Tick()
+		h.reconcile()
+		h.sweep()
+		h.clock.Advance(11 * time.Minute)
+	}
+	h.aws.mu.Lock()
+	defer h.aws.mu.Unlock()
+	h.gh.mu.Lock()
+	defer h.gh.mu.Unlock()
+	if len(h.aws.inst) != 0 || len(h.gh.runners) != 0 || len(h.aws.params) != 0 {
+		states := map[string]string{}
+		for id, i := range h.aws.inst {
+			states[id] = i.lifecycle
+		}
+		t.Fatalf("seed %d did not converge: instances %v registrations %d configs %d", seed, states, len(h.gh.runners), len(h.aws.params))
+	}
+	return jobN, removals
+}
