@@ -51,10 +51,12 @@ func (m *Metrics) Put(pool string, values ...MetricValue) {
 	if m == nil || len(values) == 0 {
 		return
 	}
-	dims := []string{"Environment"}
+	// Per-pool values are published under both dimension sets, so the
+	// environment-wide alarms and dashboard see them without a metric math sum.
+	dims := [][]string{{"Environment"}}
 	doc := map[string]any{"Environment": m.environment}
 	if pool != "" {
-		dims = append(dims, "Pool")
+		dims = append(dims, []string{"Environment", "Pool"})
 		doc["Pool"] = pool
 	}
 	defs := make([]emfMetric, 0, len(values))
@@ -66,7 +68,7 @@ func (m *Metrics) Put(pool string, values ...MetricValue) {
 		"Timestamp": m.now().UnixMilli(),
 		"CloudWatchMetrics": []any{map[string]any{
 			"Namespace":  m.namespace,
-			"Dimensions": [][]string{dims},
+			"Dimensions": dims,
 			"Metrics":    defs,
 		}},
 	}

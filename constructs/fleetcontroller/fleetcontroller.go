@@ -217,6 +217,7 @@ func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env con
 		"autoscaling:UpdateAutoScalingGroup",
 		"autoscaling:SuspendProcesses",
 		"autoscaling:CreateOrUpdateTags",
+		"autoscaling:DeleteTags",
 	}, groupArns, map[string]any{
 		"StringEquals": map[string]any{"autoscaling:ResourceTag/" + settings.TagEnvironment: env.Name},
 	})
@@ -225,16 +226,19 @@ func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env con
 		"autoscaling:DescribeAutoScalingGroups",
 		"autoscaling:DescribeAutoScalingInstances",
 		"autoscaling:DescribeWarmPool",
+		"autoscaling:DescribeScalingActivities",
 		"ec2:DescribeInstances",
 		"ec2:DescribeInstanceStatus",
+		"ssm:DescribeParameters",
 	}, []*string{jsii.String("*")}, nil)
-	// The controller's own markers on runner instances (job completed, max
-	// runtime warned): only those keys, only on this fleet's instances.
+	// The controller's records on runner instances (job started and completed,
+	// max runtime warned), kept as tags so a restart loses nothing: only those
+	// keys, only on this fleet's instances.
 	add("MarkRunnerInstances", []string{"ec2:CreateTags"}, []*string{stack.FormatArn(&awscdk.ArnComponents{
 		Service: jsii.String("ec2"), Resource: jsii.String("instance"), ResourceName: jsii.String("*"),
 	})}, map[string]any{
 		"StringEquals":              map[string]any{"aws:ResourceTag/" + settings.TagEnvironment: env.Name},
-		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
+		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStarted, settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
 	})
 	// Spot fallback changes only the instances distribution of the mixed
 	// instances policy, so no iam:PassRole or ec2:RunInstances is needed.
@@ -246,7 +250,6 @@ func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env con
 	add("WriteJitConfigs", []string{
 		"ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:AddTagsToResource",
 	}, []*string{jitArn}, nil)
-	add("ListJitConfigs", []string{"ssm:GetParametersByPath", "ssm:DescribeParameters"}, []*string{jitArn}, nil)
 	add("ReadFleetEvents", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
 		[]*string{c.Queue.QueueArn()}, nil)
 	props.LogKey.GrantDecrypt(c.Role)
