@@ -26,6 +26,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/hardened"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerpool"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
@@ -284,26 +285,15 @@ func (c *FleetController) instance(env config.Environment, props Props, binary a
 		"systemctl enable --now fleet-controller.service",
 	)...)
 
-	lt := awsec2.NewLaunchTemplate(c.Construct, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
-		InstanceType: awsec2.NewInstanceType(jsii.String(env.Controller.InstanceType)),
+	lt := hardened.NewLaunchTemplate(c.Construct, "LaunchTemplate", hardened.Props{
+		InstanceType: env.Controller.InstanceType,
 		MachineImage: awsec2.MachineImage_FromSsmParameter(jsii.String(config.DefaultAmiSsmParameter), &awsec2.SsmParameterImageOptions{
 			Os: awsec2.OperatingSystemType_LINUX, UserData: userData,
 		}),
-		UserData:                          userData,
-		Role:                              c.Role,
-		SecurityGroup:                     props.SecurityGroup,
-		RequireImdsv2:                     jsii.Bool(true),
-		HttpTokens:                        awsec2.LaunchTemplateHttpTokens_REQUIRED,
-		HttpPutResponseHopLimit:           jsii.Number(1),
-		AssociatePublicIpAddress:          jsii.Bool(false),
-		InstanceInitiatedShutdownBehavior: awsec2.InstanceInitiatedShutdownBehavior_TERMINATE,
-		DetailedMonitoring:                jsii.Bool(true),
-		BlockDevices: &[]*awsec2.BlockDevice{{
-			DeviceName: jsii.String("/dev/xvda"),
-			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(16), &awsec2.EbsDeviceOptions{
-				VolumeType: awsec2.EbsDeviceVolumeType_GP3, Encrypted: jsii.Bool(true), DeleteOnTermination: jsii.Bool(true),
-			}),
-		}},
+		UserData:      userData,
+		Role:          c.Role,
+		SecurityGroup: props.SecurityGroup,
+		VolumeSizeGiB: 16,
 	})
 	return awsautoscaling.NewAutoScalingGroup(c.Construct, jsii.String("Group"), &awsautoscaling.AutoScalingGroupProps{
 		AutoScalingGroupName: jsii.String(env.ResourcePrefix() + "-controller"),

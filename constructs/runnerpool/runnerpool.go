@@ -18,6 +18,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/hardened"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
 
@@ -91,25 +92,12 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		})
 	}
 
-	lt := awsec2.NewLaunchTemplate(this, jsii.String("LaunchTemplate"), &awsec2.LaunchTemplateProps{
-		MachineImage:                      image,
-		UserData:                          userData,
-		Role:                              props.Role,
-		SecurityGroup:                     props.SecurityGroup,
-		RequireImdsv2:                     jsii.Bool(true),
-		HttpTokens:                        awsec2.LaunchTemplateHttpTokens_REQUIRED,
-		HttpPutResponseHopLimit:           jsii.Number(1),
-		AssociatePublicIpAddress:          jsii.Bool(false),
-		InstanceInitiatedShutdownBehavior: awsec2.InstanceInitiatedShutdownBehavior_TERMINATE,
-		DetailedMonitoring:                jsii.Bool(true),
-		BlockDevices: &[]*awsec2.BlockDevice{{
-			DeviceName: jsii.String("/dev/xvda"),
-			Volume: awsec2.BlockDeviceVolume_Ebs(jsii.Number(float64(pool.VolumeSizeGiB)), &awsec2.EbsDeviceOptions{
-				VolumeType:          awsec2.EbsDeviceVolumeType_GP3,
-				Encrypted:           jsii.Bool(true),
-				DeleteOnTermination: jsii.Bool(true),
-			}),
-		}},
+	lt := hardened.NewLaunchTemplate(this, "LaunchTemplate", hardened.Props{
+		MachineImage:  image,
+		UserData:      userData,
+		Role:          props.Role,
+		SecurityGroup: props.SecurityGroup,
+		VolumeSizeGiB: pool.VolumeSizeGiB,
 	})
 
 	var overrides []*awsautoscaling.LaunchTemplateOverrides
