@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"golang.org/x/term"
 )
 
@@ -63,6 +64,9 @@ func realDeps() Deps {
 			// The standard retryer backs off on throttling; a bounded number of
 			// attempts keeps a throttled check from stalling the whole run.
 			cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region),
+				// The SDK's own log lines (IMDS fallbacks) would break the one-line
+				// reason the tool promises; errors still come back as values.
+				awsconfig.WithLogger(logging.Nop{}),
 				awsconfig.WithRetryer(func() aws.Retryer {
 					return retry.NewStandard(func(o *retry.StandardOptions) {
 						o.MaxAttempts = 6
