@@ -176,6 +176,12 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 		})
 	}
 
+	// The binary refuses settings that fail this check at start; failing synth
+	// instead keeps a bad settings file from ever reaching an instance.
+	if err := c.Settings.Validate(); err != nil {
+		panic(fmt.Errorf("fleetcontroller: %w", err))
+	}
+
 	c.Role = awsiam.NewRole(this, jsii.String("Role"), &awsiam.RoleProps{
 		RoleName:    jsii.String(env.ResourcePrefix() + "-controller"),
 		Description: jsii.String("Fleet controller of synapse-ops-runners " + env.Name),
