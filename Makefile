@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?=
 
-.PHONY: setup synth test lint diff deploy golden bench ci clean
+.PHONY: setup synth test race lint diff deploy golden bench ci clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -23,6 +23,9 @@ synth: setup ## synthesize every environment (or ENV=dev) into cdk.out, offline
 
 test: setup ## run the whole test suite
 	go test ./...
+
+race: setup ## the controller's tests (property test included) under the race detector
+	go test -race ./controller/...
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -41,7 +44,7 @@ golden: setup ## rewrite the golden templates after an intended change
 bench: setup ## controller benchmarks
 	go test ./controller/... -run '^$$' -bench . -benchtime 200x
 
-ci: setup lint test synth
+ci: setup lint test race synth
 
 clean:
 	rm -rf cdk.out
