@@ -63,16 +63,13 @@ func shellcheck(t *testing.T, path string) {
 	}
 }
 
+// boot.sh itself is checked with every other tracked script in test/lint.
 func TestGivenRenderedUserData_ThenShellcheckFindsNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "user-data.sh")
 	if err := os.WriteFile(path, []byte(UserData(exampleProps())), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	shellcheck(t, path)
-}
-
-func TestGivenTheBootScript_ThenShellcheckFindsNothing(t *testing.T) {
-	shellcheck(t, "boot.sh")
 }
 
 func TestGivenTheBootScript_ThenItNeverPrintsTheJitConfigAndAlwaysLeavesTheGroup(t *testing.T) {
