@@ -143,8 +143,9 @@ type AdminToken struct {
 	// Default: false (the secret is imported by name)
 	Create bool `json:"create,omitempty"`
 
-	// AdminPrincipalArns are break-glass IAM principals (besides the runner role)
-	// allowed to read a created secret.
+	// AdminPrincipalArns are break-glass IAM principals allowed to read the token
+	// besides the runner role. The stack's resource policy denies everyone else,
+	// whether the secret is created or imported.
 	//
 	// Default: none
 	AdminPrincipalArns []string `json:"adminPrincipalArns,omitempty"`
@@ -162,6 +163,13 @@ type GitHubCredential struct {
 	//
 	// Default: app
 	Kind string `json:"kind,omitempty"`
+
+	// AdminPrincipalArns are break-glass IAM principals allowed to read the
+	// credential besides the controller role (the bootstrap checks its shape as
+	// one of them). The stack's resource policy denies everyone else.
+	//
+	// Default: none
+	AdminPrincipalArns []string `json:"adminPrincipalArns,omitempty"`
 }
 
 // Runner pins the runner software and image.

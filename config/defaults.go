@@ -42,6 +42,7 @@ func (e Environment) WithDefaults() Environment {
 		out.AdminToken.SecretName = DefaultAdminTokenSecretName
 	}
 	out.AdminToken.AdminPrincipalArns = slices.Clone(e.AdminToken.AdminPrincipalArns)
+	out.GitHubCredential.AdminPrincipalArns = slices.Clone(e.GitHubCredential.AdminPrincipalArns)
 	if out.GitHubCredential.SecretName == "" {
 		out.GitHubCredential.SecretName = fmt.Sprintf("/synapse-ops-runners/%s/github", out.Name)
 	}
@@ -129,12 +130,13 @@ func (e Environment) StackName() string { return "synapse-ops-runners-" + e.Name
 // Stack output ids, and the repository variable each one feeds. The bootstrap
 // compares the ops repository's variables with these outputs.
 const (
-	OutputContext        = "Context"
-	OutputRoleToAssume   = "RoleToAssume"
-	OutputSynapseHost    = "SynapseHost"
-	OutputDeploymentRole = "SynapseDeploymentRole"
-	OutputDiffRole       = "DiffRoleArn"
-	OutputScaleSetPrefix = "ScaleSet" // followed by the pool name, e.g. ScaleSetdefault
+	OutputContext          = "Context"
+	OutputRoleToAssume     = "RoleToAssume"
+	OutputSynapseHost      = "SynapseHost"
+	OutputDeploymentRole   = "SynapseDeploymentRole"
+	OutputDiffRole         = "DiffRoleArn"
+	OutputAdminTokenSecret = "AdminTokenSecretName"
+	OutputScaleSetPrefix   = "ScaleSet" // followed by the pool name, e.g. ScaleSetdefault
 )
 
 // RepositoryVariables maps each repository variable to the stack output holding its value.
@@ -143,6 +145,8 @@ var RepositoryVariables = map[string]string{
 	"ROLE_TO_ASSUME":          OutputRoleToAssume,
 	"SYNAPSE_HOST":            OutputSynapseHost,
 	"SYNAPSE_DEPLOYMENT_ROLE": OutputDeploymentRole,
+	// run-task.yml reads the admin token from this secret (default /synapse/admin-pat).
+	"ADMIN_TOKEN_SECRET": OutputAdminTokenSecret,
 }
 
 // IsLong reports whether the pool runs 30-hour tasks.

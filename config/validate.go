@@ -183,8 +183,10 @@ func (e Environment) validateAccess(p *problems) {
 			p.add(fmt.Sprintf("adminToken.adminPrincipalArns[%d]", i), "%q is not an IAM role or user ARN; use arn:aws:iam::<account>:role/<name>", a)
 		}
 	}
-	if len(e.AdminToken.AdminPrincipalArns) > 0 && !e.AdminToken.Create {
-		p.add("adminToken.adminPrincipalArns", "only used when adminToken.create is true; grant imported secrets through their own policy, or set create")
+	for i, a := range e.GitHubCredential.AdminPrincipalArns {
+		if !principalArnPattern.MatchString(a) {
+			p.add(fmt.Sprintf("githubCredential.adminPrincipalArns[%d]", i), "%q is not an IAM role or user ARN; use arn:aws:iam::<account>:role/<name>", a)
+		}
 	}
 	if !secretNamePattern.MatchString(e.GitHubCredential.SecretName) {
 		p.add("githubCredential.secretName", "%q is not a Secrets Manager name; use letters, digits and /_+=.@-", e.GitHubCredential.SecretName)

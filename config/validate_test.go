@@ -340,11 +340,11 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 			want:   `dev: githubCredential.kind: "oauth" is not a credential kind; use app (GitHub App, preferred) or pat`,
 		},
 		{
-			name: "GivenAdminPrincipalsOnImportedSecret_WhenValidated_ThenCreateRequired",
+			name: "GivenACredentialAdminThatIsNotAnArn_WhenValidated_ThenArnFormShown",
 			mutate: func(e *config.Environment) {
-				e.AdminToken.AdminPrincipalArns = []string{"arn:aws:iam::449435941126:role/break-glass"}
+				e.GitHubCredential.AdminPrincipalArns = []string{"break-glass"}
 			},
-			want: `dev: adminToken.adminPrincipalArns: only used when adminToken.create is true; grant imported secrets through their own policy, or set create`,
+			want: `dev: githubCredential.adminPrincipalArns[0]: "break-glass" is not an IAM role or user ARN; use arn:aws:iam::<account>:role/<name>`,
 		},
 		{
 			name:   "GivenLogRetentionOf45Days_WhenValidated_ThenChoicesListed",
