@@ -201,6 +201,7 @@ func (s *RunnerStack) addOutputs(env config.Environment) {
 	out(config.OutputRoleToAssume, *s.Oidc.DeployRole.RoleArn(), "ROLE_TO_ASSUME repository variable: the role the deploy workflow assumes")
 	out(config.OutputSynapseHost, env.SynapseHost, "SYNAPSE_HOST repository variable")
 	out(config.OutputDeploymentRole, env.DeploymentRoleArn, "SYNAPSE_DEPLOYMENT_ROLE repository variable (runner profile synapse-deployment)")
+	out(config.OutputAdminTokenSecret, env.AdminToken.SecretName, "ADMIN_TOKEN_SECRET repository variable: the secret run-task reads the Synapse admin token from")
 	if s.Oidc.DiffRole != nil {
 		out(config.OutputDiffRole, *s.Oidc.DiffRole.RoleArn(), "DIFF_ROLE_TO_ASSUME variable of "+env.GitHubOidc.ReviewRepository+": read-only role for cdk diff")
 	}

@@ -114,3 +114,77 @@ func TestGivenTheControllerRole_ThenItIsScopedToThisFleet(t *testing.T) {
 		}
 	}
 }
+
+func TestGivenTheControllerGroup_ThenADeployReplacesItsInstanceNotTheNamedGroup(t *testing.T) {
+	s := committedStacks(t)
+	for _, env := range envNames {
+		e := committed(t)[env]
+		for id, g := range s.resources(env, "AWS::AutoScaling::AutoScalingGroup") {
+			if props(g)["AutoScalingGroupName"] != e.ResourcePrefix()+"-controller" {
+				continue
+			}
+			policy, _ := g["UpdatePolicy"].(map[string]any)
+			if _, replacing := policy["AutoScalingReplacingUpdate"]; replacing {
+				t.Errorf("%s %s: replacing update on a custom-named group fails every deploy that changes the launch template", env, id)
+			}
+			rolling, _ := policy["AutoScalingRollingUpdate"].(map[string]any)
+			if rolling == nil || rolling["MaxBatchSize"] != float64(1) || rolling["MinInstancesInService"] != float64(0) {
+				t.Errorf("%s %s: update policy %v, want a rolling update of one instance", env, id, policy)
+			}
+		}
+	}
+}
+
+// secretPolicies maps each secret id in the template to its resource policy JSON.
+func secretPolicies(t *testing.T, s *synthesized, env string) map[string]string {
+	out := map[string]string{}
+	for _, p := range s.resources(env, "AWS::SecretsManager::ResourcePolicy") {
+		out[jsonString(t, props(p)["SecretId"])] = jsonString(t, props(p)["ResourcePolicy"])
+	}
+	return out
+}
+
+func TestGivenImportedSecrets_ThenResourcePoliciesDenyEveryOtherReader(t *testing.T) {
+	s := committedStacks(t)
+	for _, env := range envNames {
+		e := committed(t)[env]
+		policies := secretPolicies(t, s, env)
+		credential, ok := policies[jsonString(t, e.GitHubCredential.SecretName)]
+		if !ok {
+			t.Fatalf("%s: no resource policy on the GitHub credential %s (policies on %v)", env, e.GitHubCredential.SecretName, policies)
+		}
+		token, ok := policies[jsonString(t, e.AdminToken.SecretName)]
+		if !ok {
+			t.Fatalf("%s: no resource policy on the admin token %s", env, e.AdminToken.SecretName)
+		}
+		for name, doc := range map[string]string{"credential": credential, "admin token": token} {
+			for _, want := range []string{`"Effect":"Deny"`, `"Action":"secretsmanager:GetSecretValue"`, `"StringNotEquals":{"aws:PrincipalArn"`} {
+				if !strings.Contains(doc, want) {
+					t.Errorf("%s %s policy lacks %s: %s", env, name, want, doc)
+				}
+			}
+		}
+		if !strings.Contains(credential, "ControllerRole") || strings.Contains(credential, "RunnerRole") {
+			t.Errorf("%s: the credential policy must admit the controller and not the runners: %s", env, credential)
+		}
+		if !strings.Contains(token, "RunnerRole") || strings.Contains(token, "ControllerRole") {
+			t.Errorf("%s: the admin token policy must admit the runners and not the controller: %s", env, token)
+		}
+	}
+}
+
+func TestGivenTheRunnerRole_ThenAnExplicitDenyKeepsOtherInstancesJitConfigsOutOfReach(t *testing.T) {
+	s := committedStacks(t)
+	for _, env := range envNames {
+		e := committed(t)[env]
+		policy := policyOf(t, s, env, e.ResourcePrefix()+"-runner")
+		for _, want := range []string{
+			`"Condition":{"StringNotEquals":{"aws:ResourceTag/` + settings.TagJitInstanceArn + `":"${ec2:SourceInstanceARN}"}},"Effect":"Deny"`,
+			`"Action":"ssm:GetParametersByPath","Effect":"Deny"`,
+		} {
+			if !strings.Contains(policy, want) {
+				t.Errorf("%s: runner policy lacks %s:\n%s", env, want, policy)
+			}
+		}
+	}
+}

@@ -102,7 +102,7 @@ func TestGivenPools_ThenUserDataCarriesNoTokenAndFetchesItsJitConfigFromSsm(t *t
 				t.Errorf("%s %s: user data contains %q", env, id, m)
 			}
 			if strings.Contains(id, "Pool") {
-				for _, want := range []string{e.JitParameterPrefix(), "--should-decrement-desired-capacity", "sha256sum --check", "credential_source = Ec2InstanceMetadata", e.DeploymentRoleArn, e.Runner.SHA256, "run.sh --jitconfig"} {
+				for _, want := range []string{e.JitParameterPrefix(), "--should-decrement-desired-capacity", "sha256sum --check", "credential_source = Ec2InstanceMetadata", e.DeploymentRoleArn, e.Runner.SHA256, "ACTIONS_RUNNER_INPUT_JITCONFIG"} {
 					if !strings.Contains(ud, want) {
 						t.Errorf("%s %s: user data lacks %q", env, id, want)
 					}
@@ -387,6 +387,7 @@ func TestGivenTheStack_ThenOutputsFeedTheRepositoryVariables(t *testing.T) {
 		tpl.HasOutput(jsii.String(config.OutputSynapseHost), map[string]any{"Value": e.SynapseHost})
 		tpl.HasOutput(jsii.String(config.OutputDeploymentRole), map[string]any{"Value": e.DeploymentRoleArn})
 		tpl.HasOutput(jsii.String(config.OutputRoleToAssume), map[string]any{"Value": assertions.Match_ObjectLike(&map[string]any{"Fn::GetAtt": assertions.Match_AnyValue()})})
+		tpl.HasOutput(jsii.String(config.OutputAdminTokenSecret), map[string]any{"Value": e.AdminToken.SecretName})
 		tpl.HasOutput(jsii.String(config.OutputScaleSetPrefix+"Default"), map[string]any{"Value": "synapse-" + env})
 		tpl.HasOutput(jsii.String(config.OutputScaleSetPrefix+"Long"), map[string]any{"Value": "synapse-" + env + "-long"})
 	}

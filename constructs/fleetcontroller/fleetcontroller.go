@@ -28,6 +28,7 @@ import (
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/hardened"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerpool"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/secretpolicy"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
 
@@ -66,6 +67,8 @@ type FleetController struct {
 	LogGroup awslogs.LogGroup
 	// CredentialSecret is the GitHub credential, readable only by Role.
 	CredentialSecret awssecretsmanager.ISecret
+	// CredentialPolicy denies every other reader of the credential.
+	CredentialPolicy awssecretsmanager.CfnResourcePolicy
 	// Settings is what the controller reads at start (tokens resolved at deploy).
 	Settings settings.Settings
 }
@@ -192,6 +195,17 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 	})
 	c.grantControllerPermissions(stack, env, props)
 	c.CredentialSecret.GrantRead(c.Role, nil)
+	// Runners must never read the GitHub credential, even through a role they
+	// may assume: everyone but the controller and break-glass admins is denied.
+	readers := []*string{c.Role.RoleArn()}
+	for _, arn := range env.GitHubCredential.AdminPrincipalArns {
+		readers = append(readers, jsii.String(arn))
+	}
+	c.CredentialPolicy = secretpolicy.OnlyReaders(this, "OnlyControllerReadsCredential", secretpolicy.Props{
+		SecretID: jsii.String(env.GitHubCredential.SecretName),
+		Readers:  readers,
+		Sid:      "OnlyTheControllerReadsTheGitHubCredential",
+	})
 	binary.GrantRead(c.Role)
 
 	c.AutoScalingGroup = c.instance(env, props, binary)
@@ -259,7 +273,8 @@ func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env con
 	}, []*string{jitArn}, nil)
 	add("ReadFleetEvents", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
 		[]*string{c.Queue.QueueArn()}, nil)
-	props.LogKey.GrantDecrypt(c.Role)
+	// Decrypt reads the event queue; GenerateDataKey publishes to the encrypted alarm topic.
+	props.LogKey.Grant(c.Role, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey"))
 	add("AlarmOnWatchdog", []string{"sns:Publish"}, []*string{props.AlarmTopic.TopicArn()}, nil)
 	add("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
 		[]*string{c.LogGroup.LogGroupArn(), jsii.String(*c.LogGroup.LogGroupArn() + ":log-stream:*")}, nil)
@@ -309,7 +324,12 @@ func (c *FleetController) instance(env config.Environment, props Props, binary a
 		MinCapacity:          jsii.Number(1),
 		MaxCapacity:          jsii.Number(1),
 		GroupMetrics:         &[]awsautoscaling.GroupMetrics{awsautoscaling.GroupMetrics_All()},
-		// A new settings file or binary replaces the instance.
-		UpdatePolicy: awsautoscaling.UpdatePolicy_ReplacingUpdate(),
+		// A new settings file, binary or AMI replaces the instance inside the same
+		// group: the group keeps its fixed name (a replaced custom-named group
+		// would fail the deploy) and at most one controller runs at a time.
+		UpdatePolicy: awsautoscaling.UpdatePolicy_RollingUpdate(&awsautoscaling.RollingUpdateOptions{
+			MinInstancesInService: jsii.Number(0),
+			MaxBatchSize:          jsii.Number(1),
+		}),
 	})
 }

@@ -53,7 +53,9 @@ leave_group() {
 trap leave_group EXIT
 
 install_packages() {
-  local dnf_packages=(amazon-cloudwatch-agent libicu)
+  # The runner's .NET dependencies. Its own installdependencies.sh does not
+  # recognise Amazon Linux 2023 and exits 1, so they are named here instead.
+  local dnf_packages=(amazon-cloudwatch-agent libicu krb5-libs openssl-libs zlib)
   local pkg
   for pkg in ${PACKAGES}; do
     case "${pkg}" in
@@ -105,7 +107,6 @@ install_runner() {
   echo "${RUNNER_SHA256}  /tmp/${archive}" | sha256sum --check --strict
   tar -xzf "/tmp/${archive}" -C "${RUNNER_DIR}"
   rm -f "/tmp/${archive}"
-  "${RUNNER_DIR}/bin/installdependencies.sh"
   chown -R "${RUNNER_USER}:${RUNNER_USER}" "${RUNNER_HOME}"
 }
 
@@ -186,7 +187,10 @@ main() {
   read_jit_config
   log "starting the runner for one job"
   cd "${RUNNER_DIR}"
-  sudo -u "${RUNNER_USER}" --preserve-env=AWS_DEFAULT_REGION -- ./run.sh --jitconfig "${JIT_CONFIG}"
+  # The runner reads its JIT config from this variable: on a command line it
+  # would reach the journal (sudo logs commands) and every process listing.
+  # runuser without --login keeps the environment and logs nothing.
+  ACTIONS_RUNNER_INPUT_JITCONFIG=${JIT_CONFIG} runuser -u "${RUNNER_USER}" -- ./run.sh
 }
 
 main

@@ -92,4 +92,36 @@ func TestGivenTheBootScript_ThenItNeverPrintsTheJitConfigAndAlwaysLeavesTheGroup
 	if strings.Contains(bootScript, "set -x") {
 		t.Error("boot script traces commands, which would print the JIT config")
 	}
+	// On a command line the config reaches the journal and process listings.
+	code := withoutComments(bootScript)
+	if strings.Contains(code, "--jitconfig") || strings.Contains(code, "sudo ") {
+		t.Error("boot script passes the JIT config on a command line or through sudo's logged command")
+	}
+	if !strings.Contains(bootScript, `ACTIONS_RUNNER_INPUT_JITCONFIG=${JIT_CONFIG} runuser -u "${RUNNER_USER}" -- ./run.sh`) {
+		t.Error("boot script does not hand the JIT config to run.sh through ACTIONS_RUNNER_INPUT_JITCONFIG")
+	}
+}
+
+func TestGivenTheBootScript_ThenItInstallsTheRunnersDependenciesWithDnf(t *testing.T) {
+	// actions/runner's installdependencies.sh exits 1 on Amazon Linux 2023, and
+	// the EXIT trap would then remove every new instance before its first job.
+	if strings.Contains(withoutComments(bootScript), "installdependencies.sh") {
+		t.Error("boot script calls installdependencies.sh, which fails on Amazon Linux 2023")
+	}
+	for _, pkg := range []string{"libicu", "krb5-libs", "openssl-libs", "zlib"} {
+		if !strings.Contains(bootScript, pkg) {
+			t.Errorf("boot script does not install %s", pkg)
+		}
+	}
+}
+
+// withoutComments drops whole-line shell comments, so tests look at commands only.
+func withoutComments(script string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(script, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
 }

@@ -5,6 +5,7 @@ package runnerrole
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -84,6 +85,35 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 				"aws:ResourceTag/" + settings.TagJitInstanceArn: "${ec2:SourceInstanceARN}",
 			},
 		})
+
+	// AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter,
+	// which would let a job read another instance's JIT config (and take its
+	// job). An explicit deny on every parameter not tagged with this instance's
+	// ARN wins over that grant.
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:    jsii.String("NeverReadAnotherInstancesJitConfig"),
+		Effect: awsiam.Effect_DENY,
+		Actions: jsii.Strings("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory",
+			"ssm:DeleteParameter", "ssm:DeleteParameters"),
+		Resources: &[]*string{jitArn},
+		Conditions: &map[string]any{
+			"StringNotEquals": map[string]any{
+				"aws:ResourceTag/" + settings.TagJitInstanceArn: "${ec2:SourceInstanceARN}",
+			},
+		},
+	}))
+	// Listing by path returns values too and cannot be limited by tag.
+	jitPath := stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("ssm"),
+		Resource:     jsii.String("parameter"),
+		ResourceName: jsii.String(strings.TrimSuffix(trimSlash(props.JitParameterPrefix), "/")),
+	})
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("NeverListJitConfigs"),
+		Effect:    awsiam.Effect_DENY,
+		Actions:   jsii.Strings("ssm:GetParametersByPath"),
+		Resources: &[]*string{jitPath, jitArn},
+	}))
 
 	var groupArns []*string
 	for _, name := range props.AutoScalingGroupNames {
