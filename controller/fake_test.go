@@ -107,8 +107,18 @@ type fakeGroup struct {
 
 type param struct {
 	value string
+	tier  ssmtypes.ParameterTier
 	tags  map[string]string
 }
+
+// SSM's value limits by tier, and the error it returns past the Standard one
+// (a tier-less PutParameter gets the account's default tier, Standard).
+const (
+	ssmStandardMax      = 4096
+	ssmAdvancedMax      = 8192
+	ssmStandardTooLarge = "Standard tier parameters support a maximum parameter value of 4096 characters. " +
+		"To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier."
+)
 
 type terminated struct {
 	id        string
@@ -454,7 +464,17 @@ func (f *fakeAWS) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ .
 	if aws.ToBool(in.Overwrite) && len(in.Tags) > 0 {
 		return nil, apiErr("ValidationException", "Invalid request: tags and overwrite can't be used together")
 	}
-	p := param{value: aws.ToString(in.Value), tags: map[string]string{}}
+	tier := in.Tier
+	if tier == "" {
+		tier = ssmtypes.ParameterTierStandard
+	}
+	switch n := len(aws.ToString(in.Value)); {
+	case tier == ssmtypes.ParameterTierStandard && n > ssmStandardMax:
+		return nil, apiErr("ValidationException", ssmStandardTooLarge)
+	case n > ssmAdvancedMax:
+		return nil, apiErr("ValidationException", fmt.Sprintf("Parameter value length %d exceeds the maximum of %d", n, ssmAdvancedMax))
+	}
+	p := param{value: aws.ToString(in.Value), tier: tier, tags: map[string]string{}}
 	if exists {
 		p.tags = old.tags
 	}
@@ -556,6 +576,9 @@ type fakeGitHub struct {
 	calls      []string
 	jits       int
 	removed    []string
+	// jitPad lengthens every minted JIT config by that many bytes (real encoded
+	// configs are several KB).
+	jitPad int
 }
 
 func newFakeGitHub() *fakeGitHub {
@@ -647,7 +670,7 @@ func (g *fakeGitHub) GenerateJitRunnerConfig(_ context.Context, s *scaleset.Runn
 	g.nextRunner++
 	g.runners[s.Name] = &fakeRunner{id: g.nextRunner, name: s.Name}
 	g.jits++
-	return &scaleset.RunnerScaleSetJitRunnerConfig{Runner: &scaleset.RunnerReference{ID: int(g.nextRunner), Name: s.Name}, EncodedJITConfig: "fake-jit-" + s.Name}, nil
+	return &scaleset.RunnerScaleSetJitRunnerConfig{Runner: &scaleset.RunnerReference{ID: int(g.nextRunner), Name: s.Name}, EncodedJITConfig: "fake-jit-" + s.Name + strings.Repeat("=", g.jitPad)}, nil
 }
 
 func (g *fakeGitHub) GetRunnerByName(_ context.Context, name string) (*scaleset.RunnerReference, error) {

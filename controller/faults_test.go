@@ -12,6 +12,8 @@ import (
 	"github.com/actions/scaleset"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
@@ -42,6 +44,32 @@ func TestFaults(t *testing.T) {
 			must(t, p.tags[settings.TagEnvironment] == "dev", "env tag %v", p.tags)
 			must(t, h.aws.completed[id] == "CONTINUE" && h.lifecycle(id) == stateInService, "hook %v", h.aws.completed)
 			must(t, !strings.Contains(h.logs.String(), "fake-jit-"), "JIT config leaked into logs")
+		}},
+		{"large_jit_config_stored_in_advanced_tier", func(t *testing.T, h *harness) {
+			h.gh.jitPad = 6000 // over Standard's 4 KB, as GitHub's encoded configs can be
+			id := h.provisioned("default", 1)[0]
+			p, ok := h.aws.params[pfx+id]
+			must(t, ok && len(p.value) > ssmStandardMax && p.tier == ssmtypes.ParameterTierAdvanced, "stored %v, %d bytes, tier %q", ok, len(p.value), p.tier)
+			must(t, h.aws.completed[id] == "CONTINUE" && h.lifecycle(id) == stateInService, "hook %v", h.aws.completed)
+			must(t, h.aws.count("PutParameter") == 1, "puts %d", h.aws.count("PutParameter"))
+		}},
+		{"large_jit_config_overwrites_leftover_in_advanced_tier", func(t *testing.T, h *harness) {
+			h.demand("default", 1)
+			id := h.aws.Tick()[0]
+			// Left by an earlier attempt for the same instance (tags already right).
+			h.aws.params[pfx+id] = param{value: "old", tier: ssmtypes.ParameterTierStandard, tags: map[string]string{settings.TagEnvironment: "dev"}}
+			h.gh.jitPad = 6000
+			h.reconcile()
+			p := h.aws.params[pfx+id]
+			must(t, p.value == "fake-jit-"+id+strings.Repeat("=", 6000) && p.tier == ssmtypes.ParameterTierAdvanced, "%d bytes, tier %q", len(p.value), p.tier)
+			must(t, p.tags[settings.TagEnvironment] == "dev" && h.aws.completed[id] == "CONTINUE", "tags %v hook %v", p.tags, h.aws.completed)
+		}},
+		{"fake_ssm_refuses_large_standard_parameter", func(t *testing.T, h *harness) {
+			// The fake must fail like SSM does, or the two scenarios above prove nothing.
+			_, err := h.aws.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(pfx + "x"), Type: ssmtypes.ParameterTypeSecureString, Value: aws.String(strings.Repeat("a", ssmStandardMax+1))})
+			must(t, awsCode(err) == "ValidationException" && strings.Contains(err.Error(), "4096"), "err %v", err)
+			_, err = h.aws.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(pfx + "x"), Type: ssmtypes.ParameterTypeSecureString, Tier: ssmtypes.ParameterTierAdvanced, Value: aws.String(strings.Repeat("a", ssmStandardMax+1))})
+			must(t, err == nil, "advanced refused: %v", err)
 		}},
 		{"duplicate_job_started_is_idempotent", func(t *testing.T, h *harness) {
 			id := h.provisioned("default", 1)[0]

@@ -25,6 +25,12 @@ func (c *Controller) parameterName(id string) string { return c.s.JitParameterPr
 
 // putConfig stores the JIT config as a SecureString tagged with the instance's
 // ARN: the IAM policy lets only that instance read and delete it.
+//
+// Both writes ask for the Advanced tier: a Standard parameter holds at most
+// 4 KB and GitHub's encoded JIT configs can be larger, which SSM refuses with
+// a ValidationException (fatal, so the launch would never get its config). An
+// Advanced parameter holds 8 KB and is billed per hour while it exists; the
+// config lives only until the instance reads and deletes it.
 func (c *Controller) putConfig(ctx context.Context, p *pool, v *groupView, id, config string) error {
 	account := c.accountID()
 	if account == "" {
@@ -38,6 +44,7 @@ func (c *Controller) putConfig(ctx context.Context, p *pool, v *groupView, id, c
 	return c.aws(ctx, "put-jit-parameter", func(ctx context.Context) error {
 		_, err := c.ssm.PutParameter(ctx, &ssm.PutParameterInput{
 			Name: aws.String(name), Value: aws.String(config), Type: ssmtypes.ParameterTypeSecureString,
+			Tier:        ssmtypes.ParameterTierAdvanced,
 			Description: aws.String("single-use GitHub runner JIT config for " + id),
 			Tags: []ssmtypes.Tag{
 				{Key: aws.String(settings.TagEnvironment), Value: aws.String(c.s.Environment)},
@@ -49,7 +56,8 @@ func (c *Controller) putConfig(ctx context.Context, p *pool, v *groupView, id, c
 			// Left by an earlier attempt for this same instance, so its tags are
 			// right already; Overwrite cannot be combined with Tags.
 			_, err = c.ssm.PutParameter(ctx, &ssm.PutParameterInput{
-				Name: aws.String(name), Value: aws.String(config), Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true),
+				Name: aws.String(name), Value: aws.String(config), Type: ssmtypes.ParameterTypeSecureString,
+				Tier: ssmtypes.ParameterTierAdvanced, Overwrite: aws.Bool(true),
 			})
 		}
 		return err
