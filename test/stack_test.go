@@ -192,10 +192,16 @@ func TestGivenPools_ThenLaunchAndTerminateHooksExist(t *testing.T) {
 				"DefaultResult":       "ABANDON",
 				"HeartbeatTimeout":    pool.BootGraceMinutes * 60,
 			})
+			// A busy runner outlives a controller outage of this long.
+			hold := 15 * 60
+			if pool.IsLong() {
+				hold = 2 * 60 * 60
+			}
 			tpl.HasResourceProperties(jsii.String("AWS::AutoScaling::LifecycleHook"), map[string]any{
 				"LifecycleHookName":   name + "-terminate",
 				"LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
 				"DefaultResult":       "CONTINUE",
+				"HeartbeatTimeout":    hold,
 			})
 		}
 	}

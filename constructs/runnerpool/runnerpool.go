@@ -148,10 +148,13 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		DefaultResult:    awsautoscaling.DefaultResult_ABANDON,
 		HeartbeatTimeout: awscdk.Duration_Minutes(jsii.Number(float64(pool.BootGraceMinutes))),
 	})
-	terminateTimeout := awscdk.Duration_Minutes(jsii.Number(5))
+	// The controller completes the hook at once for an instance without a
+	// running job, and records heartbeats while a job still runs, holding the
+	// termination back (up to the hook's 48-hour global timeout). The timeout is
+	// how long a busy runner survives a controller outage: long enough for the
+	// controller's group to replace a lost instance.
+	terminateTimeout := awscdk.Duration_Minutes(jsii.Number(15))
 	if pool.IsLong() {
-		// The controller records heartbeats while a job still runs, holding a
-		// termination back for up to the hook's 48-hour global timeout.
 		terminateTimeout = awscdk.Duration_Hours(jsii.Number(2))
 	}
 	asg.AddLifecycleHook(jsii.String("TerminateHook"), &awsautoscaling.BasicLifecycleHookProps{

@@ -3,6 +3,7 @@ package lint
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -70,16 +71,24 @@ func runScriptFile(t testing.TB, name string, env map[string]string, args ...str
 }
 
 // fakeAWS writes an `aws` command that prints $FAKE_SECRET for
-// `secretsmanager get-secret-value` and fails when FAKE_AWS_FAIL is set.
+// `secretsmanager get-secret-value --secret-id $FAKE_SECRET_ID`, answers any
+// other secret id as Secrets Manager does (not found), fails when FAKE_AWS_FAIL
+// is set, and appends its arguments to $FAKE_AWS_LOG when that is set, so a
+// test can tell whether it ran at all.
 func fakeAWS(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	body := `#!/usr/bin/env bash
+if [[ -n "${FAKE_AWS_LOG:-}" ]]; then printf '%s\n' "$*" >>"${FAKE_AWS_LOG}"; fi
 if [[ -n "${FAKE_AWS_FAIL:-}" ]]; then
   echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation" >&2
   exit 254
 fi
 [[ "$1 $2" == "secretsmanager get-secret-value" ]] || { echo "unexpected aws $*" >&2; exit 2; }
+[[ "$3" == "--secret-id" && "$4" == "${FAKE_SECRET_ID}" ]] || {
+  echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret." >&2
+  exit 254
+}
 printf '%s\n' "${FAKE_SECRET}"
 `
 	if err := os.WriteFile(filepath.Join(dir, "aws"), []byte(body), 0o755); err != nil {
@@ -103,61 +112,77 @@ func readOutputs(t testing.TB, path string) map[string]string {
 	return out
 }
 
-// TestAdminTokenStep runs run-task's token step with a fake aws CLI: the first
-// line that shows the token is its ::add-mask:: command and no other line shows
-// it; a value the mask cannot cover is refused without being printed.
+// TestAdminTokenStep runs run-task's token step with a fake aws CLI: it reads
+// the secret the check job named, the first line that shows the token is its
+// ::add-mask:: command and no other line shows it; a value the mask cannot
+// cover, or a secret name that is not a Secrets Manager name, is refused
+// without being printed.
 func TestAdminTokenStep(t *testing.T) {
 	task := job(t, ownWorkflow(t, parseWorkflows(t), "run-task.yml"), "task")
 	step, script := stepRun(t, task, "Read the Synapse admin token")
 	base := stepEnv(step)
-	if base["ADMIN_TOKEN_SECRET"] != config.DefaultAdminTokenSecretName {
-		t.Errorf("the token step reads %q, want %q", base["ADMIN_TOKEN_SECRET"], config.DefaultAdminTokenSecretName)
+	if want := "${{ needs.check.outputs.admin-token-secret }}"; base["ADMIN_TOKEN_SECRET"] != want {
+		t.Errorf("the token step reads the secret named %q, want %s (the name the check job validated)", base["ADMIN_TOKEN_SECRET"], want)
+	}
+	if got := str(step.If); got != "inputs.admin-token" {
+		t.Errorf("the token step runs if %q, want inputs.admin-token", got)
 	}
 	fakes := fakeAWS(t)
 
-	t.Run("masked before anything else", func(t *testing.T) {
-		temp := t.TempDir()
-		env := maps.Clone(base)
-		env["RUNNER_TEMP"], env["FAKE_SECRET"] = temp, fakeAdminToken
-		res := runBash(t, script, t.TempDir(), fakes, env)
-		if res.code != 0 {
-			t.Fatalf("exit %d: %s%s", res.code, res.stdout, res.stderr)
-		}
-		lines := strings.Split(res.stdout, "\n")
-		if lines[0] != "::add-mask::"+fakeAdminToken {
-			t.Errorf("first output line is %q, want the ::add-mask:: command", lines[0])
-		}
-		for i, l := range lines[1:] {
-			if strings.Contains(l, fakeAdminToken) {
-				t.Errorf("output line %d shows the token: %q", i+2, l)
+	for _, secretID := range []string{config.DefaultAdminTokenSecretName, "/synapse/prod/admin-token", "synapse_admin+ops=1.@x-y"} {
+		t.Run("masked before anything else, "+secretID, func(t *testing.T) {
+			temp := t.TempDir()
+			env := maps.Clone(base)
+			env["ADMIN_TOKEN_SECRET"], env["FAKE_SECRET_ID"] = secretID, secretID
+			env["RUNNER_TEMP"], env["FAKE_SECRET"] = temp, fakeAdminToken
+			res := runBash(t, script, t.TempDir(), fakes, env)
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s%s", res.code, res.stdout, res.stderr)
 			}
-		}
-		if strings.Contains(res.stderr, fakeAdminToken) {
-			t.Error("stderr shows the token")
-		}
-		file := filepath.Join(temp, "synapse-admin-token")
-		data, err := os.ReadFile(file)
-		if err != nil || string(data) != fakeAdminToken {
-			t.Errorf("token file holds %q (%v), want the token", data, err)
-		}
-		if info, err := os.Stat(file); err == nil && info.Mode().Perm() != 0o600 {
-			t.Errorf("token file mode %v, want 0600", info.Mode().Perm())
-		}
-	})
+			lines := strings.Split(res.stdout, "\n")
+			if lines[0] != "::add-mask::"+fakeAdminToken {
+				t.Errorf("first output line is %q, want the ::add-mask:: command", lines[0])
+			}
+			for i, l := range lines[1:] {
+				if strings.Contains(l, fakeAdminToken) {
+					t.Errorf("output line %d shows the token: %q", i+2, l)
+				}
+			}
+			if strings.Contains(res.stderr, fakeAdminToken) {
+				t.Error("stderr shows the token")
+			}
+			if !strings.Contains(res.stdout, "read "+secretID+" ") {
+				t.Errorf("the log does not say which secret was read: %q", res.stdout)
+			}
+			file := filepath.Join(temp, "synapse-admin-token")
+			data, err := os.ReadFile(file)
+			if err != nil || string(data) != fakeAdminToken {
+				t.Errorf("token file holds %q (%v), want the token", data, err)
+			}
+			if info, err := os.Stat(file); err == nil && info.Mode().Perm() != 0o600 {
+				t.Errorf("token file mode %v, want 0600", info.Mode().Perm())
+			}
+		})
+	}
 
 	refused := []struct {
-		name, secret, fail string
-		hidden             []string
+		name, secretID, secret, fail string
+		hidden                       []string
 	}{
 		{name: "several lines", secret: "fake-line-one\nfake-line-two", hidden: []string{"fake-line-one", "fake-line-two"}},
 		{name: "no string value", secret: "None"},
 		{name: "empty", secret: ""},
 		{name: "aws fails", secret: fakeAdminToken, fail: "1", hidden: []string{fakeAdminToken}},
+		{name: "another secret than the one that exists", secretID: "/synapse/other", secret: fakeAdminToken, hidden: []string{fakeAdminToken}},
 	}
 	for _, tc := range refused {
 		t.Run("refuses "+tc.name, func(t *testing.T) {
 			temp := t.TempDir()
 			env := maps.Clone(base)
+			env["ADMIN_TOKEN_SECRET"], env["FAKE_SECRET_ID"] = config.DefaultAdminTokenSecretName, config.DefaultAdminTokenSecretName
+			if tc.secretID != "" {
+				env["ADMIN_TOKEN_SECRET"] = tc.secretID
+			}
 			env["RUNNER_TEMP"], env["FAKE_SECRET"] = temp, tc.secret
 			if tc.fail != "" {
 				env["FAKE_AWS_FAIL"] = tc.fail
@@ -176,6 +201,152 @@ func TestAdminTokenStep(t *testing.T) {
 			}
 		})
 	}
+
+	// Names that must never reach the aws command line or the log: they would
+	// be an option, a second word, a workflow command or shell syntax.
+	for _, bad := range badSecretNames {
+		t.Run(fmt.Sprintf("refuses the secret name %q", bad), func(t *testing.T) {
+			temp := t.TempDir()
+			log := filepath.Join(temp, "aws.log")
+			env := maps.Clone(base)
+			env["ADMIN_TOKEN_SECRET"], env["FAKE_SECRET_ID"] = bad, bad
+			env["RUNNER_TEMP"], env["FAKE_SECRET"], env["FAKE_AWS_LOG"] = temp, fakeAdminToken, log
+			res := runBash(t, script, t.TempDir(), fakes, env)
+			if res.code == 0 {
+				t.Fatalf("the step succeeded: %s", res.stdout)
+			}
+			if _, err := os.Stat(log); err == nil {
+				t.Error("aws ran with a secret name that is not a Secrets Manager name")
+			}
+			if !strings.Contains(res.stdout, "::error") {
+				t.Errorf("refused without an ::error annotation: %q", res.stdout)
+			}
+			if bad != "" && strings.Contains(res.stdout, bad) {
+				t.Errorf("the refused name is printed: %q", res.stdout)
+			}
+		})
+	}
+}
+
+// badSecretNames are admin token secret names run-task must refuse before use.
+var badSecretNames = []string{
+	"",
+	"-admin-pat",
+	"--debug",
+	"/synapse/admin pat",
+	"/synapse/admin-pat\n::add-mask::x",
+	"::warning::x",
+	"$(touch pwned)",
+	"/synapse/admin-pat;id",
+	"arn:aws:secretsmanager:us-east-1:449435941126:secret:/synapse/admin-pat",
+	"/" + strings.Repeat("a", 512),
+}
+
+// TestAdminTokenSecretCheck runs run-task's check of the ADMIN_TOKEN_SECRET
+// variable: unset means /synapse/admin-pat, a Secrets Manager name is passed
+// on to the task job, anything else fails on the GitHub-hosted runner without
+// being printed, and a name that differs from the environment file is a
+// warning (the file may be ahead of the deployed stack).
+func TestAdminTokenSecretCheck(t *testing.T) {
+	all := parseWorkflows(t)
+	check := job(t, ownWorkflow(t, all, "run-task.yml"), "check")
+	step, script := stepRun(t, check, "Check the admin token secret name")
+	base := stepEnv(step)
+	if base["ADMIN_TOKEN_SECRET"] != "${{ vars.ADMIN_TOKEN_SECRET }}" {
+		t.Errorf("the check reads ADMIN_TOKEN_SECRET from %q, want the repository variable", base["ADMIN_TOKEN_SECRET"])
+	}
+	if _, ok := config.RepositoryVariables["ADMIN_TOKEN_SECRET"]; !ok {
+		t.Error("ADMIN_TOKEN_SECRET is not one of config.RepositoryVariables; the deploy would not keep it current")
+	}
+	if base["DEFAULT_ADMIN_TOKEN_SECRET"] != config.DefaultAdminTokenSecretName {
+		t.Errorf("the default secret name is %q, want config.DefaultAdminTokenSecretName %q", base["DEFAULT_ADMIN_TOKEN_SECRET"], config.DefaultAdminTokenSecretName)
+	}
+	if got := str(step.If); got != "inputs.admin-token" {
+		t.Errorf("the secret name check runs if %q, want inputs.admin-token", got)
+	}
+	if out, ok := check.Outputs["admin-token-secret"]; !ok || str(out.Value) != "${{ steps.secret.outputs.name }}" {
+		t.Error("the check job does not hand the checked name on as output admin-token-secret")
+	}
+
+	envDir := fakeEnvironments(t, map[string]string{
+		"dev":  `{"name":"dev","pools":[]}`,
+		"prod": `{"name":"prod","adminToken":{"secretName":"/synapse/prod/admin-token"},"pools":[]}`,
+	})
+	cases := []struct {
+		name, env, variable, want string
+		warn                      bool
+	}{
+		{"unset means the default", "dev", "", config.DefaultAdminTokenSecretName, false},
+		{"the default, set", "dev", config.DefaultAdminTokenSecretName, config.DefaultAdminTokenSecretName, false},
+		{"configured name", "prod", "/synapse/prod/admin-token", "/synapse/prod/admin-token", false},
+		{"differs from the file", "dev", "/synapse/other", "/synapse/other", true},
+		{"unset, but the file names another", "prod", "", config.DefaultAdminTokenSecretName, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "output")
+			env := maps.Clone(base)
+			env["ENVIRONMENT"], env["ENVIRONMENTS_DIR"], env["ADMIN_TOKEN_SECRET"], env["GITHUB_OUTPUT"] = tc.env, envDir, tc.variable, out
+			res := runBash(t, script, t.TempDir(), "", env)
+			if res.code != 0 {
+				t.Fatalf("exit %d: %s%s", res.code, res.stdout, res.stderr)
+			}
+			if got := readOutputs(t, out)["name"]; got != tc.want {
+				t.Errorf("name=%q, want %q", got, tc.want)
+			}
+			if warned := strings.Contains(res.stdout, "::warning"); warned != tc.warn {
+				t.Errorf("warning %v, want %v: %q", warned, tc.warn, res.stdout)
+			}
+		})
+	}
+	for _, bad := range badSecretNames {
+		if bad == "" {
+			continue // unset: the default applies
+		}
+		t.Run(fmt.Sprintf("refuses %q", bad), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "output")
+			env := maps.Clone(base)
+			env["ENVIRONMENT"], env["ENVIRONMENTS_DIR"], env["ADMIN_TOKEN_SECRET"], env["GITHUB_OUTPUT"] = "dev", envDir, bad, out
+			res := runBash(t, script, t.TempDir(), "", env)
+			if res.code == 0 {
+				t.Fatalf("accepted: %s", res.stdout)
+			}
+			if got := readOutputs(t, out); len(got) != 0 {
+				t.Errorf("outputs %v after a refusal", got)
+			}
+			if !strings.Contains(res.stdout, "::error") || !strings.Contains(res.stdout, "AdminTokenSecretName") {
+				t.Errorf("the refusal does not say what to set: %q", res.stdout)
+			}
+			if strings.Contains(res.stdout, bad) {
+				t.Errorf("the refused name is printed: %q", res.stdout)
+			}
+		})
+	}
+
+	// Every name the committed config holds passes the workflow's check.
+	for _, e := range environments(t) {
+		out := filepath.Join(t.TempDir(), "output")
+		env := maps.Clone(base)
+		env["ENVIRONMENT"], env["ENVIRONMENTS_DIR"] = e.Name, filepath.Join(repoRoot(t), config.DefaultDir)
+		env["ADMIN_TOKEN_SECRET"], env["GITHUB_OUTPUT"] = e.AdminToken.SecretName, out
+		res := runBash(t, script, t.TempDir(), "", env)
+		if res.code != 0 || readOutputs(t, out)["name"] != e.AdminToken.SecretName || strings.Contains(res.stdout, "::warning") {
+			t.Errorf("%s: adminToken.secretName %q: exit %d: %s", e.Name, e.AdminToken.SecretName, res.code, res.stdout)
+		}
+	}
+}
+
+// fakeEnvironments writes environment files (name -> JSON) into a temporary
+// directory that stands in for the checked-out environments/.
+func fakeEnvironments(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // TestRunTaskCheck runs run-task's check step: it picks the scale set of the
