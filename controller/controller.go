@@ -344,7 +344,10 @@ func live(in *instance) bool {
 // ---- job facts: the scale set's messages, remembered in memory and as tags ----
 
 type facts struct {
-	started     bool
+	started bool
+	// startedAt is when the job started, zero when that is unknown (the
+	// marker tag holds something that is not a time).
+	startedAt   time.Time
 	completed   bool
 	completedAt time.Time
 }
@@ -356,7 +359,16 @@ func (c *Controller) facts(in *instance) facts {
 	defer c.mu.Unlock()
 	var f facts
 	j := c.jobs[in.ID]
-	f.started = (j != nil && !j.started.IsZero()) || in.Tags[settings.TagJobStarted] != ""
+	marker := in.Tags[settings.TagJobStarted]
+	f.started = (j != nil && !j.started.IsZero()) || marker != ""
+	switch {
+	case j != nil && !j.started.IsZero():
+		f.startedAt = j.started
+	case marker != "":
+		// RFC 3339, as the controller writes it and as the runner's hook does
+		// (date -u +%Y-%m-%dT%H:%M:%SZ).
+		f.startedAt, _ = time.Parse(time.RFC3339, marker)
+	}
 	switch {
 	case j != nil && !j.completed.IsZero():
 		f.completed, f.completedAt = true, j.completed
@@ -376,16 +388,16 @@ func (c *Controller) job(name string) *jobState {
 	return j
 }
 
-// markStarted records that a job runs on the runner; it reports whether this
-// is news.
-func (c *Controller) markStarted(name, jobID string) bool {
+// markStarted records that a job runs on the runner since at; it reports
+// whether this is news.
+func (c *Controller) markStarted(name, jobID string, at time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	j := c.job(name)
 	if !j.started.IsZero() {
 		return false
 	}
-	j.started, j.jobID = c.now(), jobID
+	j.started, j.jobID = at, jobID
 	return true
 }
 
@@ -652,7 +664,7 @@ func (c *Controller) release(ctx context.Context, p *pool, in *instance) {
 		err := c.gh.RemoveRunner(ctx, int64(r.ID))
 		switch {
 		case errors.Is(err, ErrJobRunning) && !force:
-			c.markStarted(in.ID, "")
+			c.markStarted(in.ID, "", c.now())
 			log.Warn("holding a terminating instance: its job is still running")
 			c.heartbeat(ctx, p, in)
 			return
@@ -710,7 +722,7 @@ func (c *Controller) remove(ctx context.Context, p *pool, in *instance, reason s
 		err := c.gh.RemoveRunner(ctx, int64(r.ID))
 		switch {
 		case errors.Is(err, ErrJobRunning):
-			c.markStarted(in.ID, "")
+			c.markStarted(in.ID, "", c.now())
 			if !force {
 				log.Info("not removing: GitHub says its job is running")
 				return false
@@ -809,11 +821,15 @@ func (c *Controller) Sweep(ctx context.Context) error {
 func (c *Controller) sweepInstance(ctx context.Context, p *pool, in *instance, regs map[string]Registration, regsKnown bool) {
 	now := c.now()
 	age := now.Sub(in.Launch)
-	if age >= time.Duration(p.cfg.MaxRuntimeHours)*time.Hour {
+	f := c.facts(in)
+	// The max-runtime watchdog limits a job, so it counts from the job's start,
+	// not from the launch: a runner that waited idle before its job must not
+	// lose that time from the job. An instance without a job is the no-job
+	// timeout's business, never this rule's.
+	if f.started && now.Sub(c.jobStart(ctx, p, in, f)) >= time.Duration(p.cfg.MaxRuntimeHours)*time.Hour {
 		c.maxRuntime(ctx, p, in)
 		return
 	}
-	f := c.facts(in)
 	if f.busy() {
 		if _, listed := regs[in.ID]; regsKnown && !listed {
 			// Confirm with a lookup by name before concluding the job is over.
@@ -838,6 +854,27 @@ func (c *Controller) sweepInstance(ctx context.Context, p *pool, in *instance, r
 	case age >= time.Duration(p.cfg.NoJobTimeoutMinutes)*time.Minute:
 		c.remove(ctx, p, in, "no job within the no-job timeout", false)
 	}
+}
+
+// jobStart is when the instance's job started. When the marker tag says a job
+// started but not when (a job id written by an older controller), the
+// controller counts from the first time it sees that, and records it in
+// memory and in the tag: the watchdog may then fire late, never early.
+func (c *Controller) jobStart(ctx context.Context, p *pool, in *instance, f facts) time.Time {
+	if !f.startedAt.IsZero() {
+		return f.startedAt
+	}
+	c.mu.Lock()
+	j := c.job(in.ID)
+	if j.started.IsZero() {
+		j.started = c.now()
+	}
+	start := j.started
+	c.mu.Unlock()
+	c.log.Warn("job start time unknown: counting the maximum runtime from now", "pool", p.cfg.Name, "instance_id", in.ID, "marker", in.Tags[settings.TagJobStarted])
+	c.tagInstance(ctx, p, in.ID, settings.TagJobStarted, start.UTC().Format(time.RFC3339))
+	in.Tags[settings.TagJobStarted] = start.UTC().Format(time.RFC3339)
+	return start
 }
 
 func (c *Controller) maxRuntimeGrace(p *pool) time.Duration {
@@ -869,9 +906,10 @@ func (c *Controller) maxRuntime(ctx context.Context, p *pool, in *instance) {
 	now := c.now()
 	w := c.warnedAt(in)
 	if w.IsZero() {
-		msg := fmt.Sprintf("runner %s in pool %s (%s) passed its maximum runtime of %d h; it will be terminated in %s",
-			in.ID, p.cfg.Name, c.s.Environment, p.cfg.MaxRuntimeHours, c.maxRuntimeGrace(p))
-		c.log.Error("max runtime exceeded", "pool", p.cfg.Name, "instance_id", in.ID, "runner_name", in.ID, "job_running", c.facts(in).busy())
+		f := c.facts(in)
+		msg := fmt.Sprintf("the job on runner %s in pool %s (%s) passed its maximum runtime of %d h (started %s); the instance will be terminated in %s",
+			in.ID, p.cfg.Name, c.s.Environment, p.cfg.MaxRuntimeHours, f.startedAt.UTC().Format(time.RFC3339), c.maxRuntimeGrace(p))
+		c.log.Error("max runtime exceeded", "pool", p.cfg.Name, "instance_id", in.ID, "runner_name", in.ID, "job_running", f.busy(), "job_started", f.startedAt.UTC().Format(time.RFC3339))
 		c.metrics.Put(p.cfg.Name, count(MetricMaxRuntimeExceeded, 1))
 		if c.sns != nil && c.s.AlarmTopicArn != "" {
 			err := c.aws(ctx, "publish-alarm", func(ctx context.Context) error {
@@ -904,9 +942,15 @@ type PoolScaler struct {
 }
 
 // HandleJobStarted marks the runner busy and records queue-to-start latency.
+// The job-started tag gets the start time (GitHub's runner assignment time,
+// else now), which the max-runtime watchdog counts from after a restart.
 func (s *PoolScaler) HandleJobStarted(ctx context.Context, m *scaleset.JobStarted) error {
 	c := s.c
-	if !c.markStarted(m.RunnerName, m.JobID) {
+	at := c.now()
+	if !m.RunnerAssignTime.IsZero() && m.RunnerAssignTime.Before(at) {
+		at = m.RunnerAssignTime
+	}
+	if !c.markStarted(m.RunnerName, m.JobID, at) {
 		return nil // duplicate
 	}
 	attrs := []any{"pool", s.p.cfg.Name, "runner_name", m.RunnerName, "instance_id", m.RunnerName, "job_id", m.JobID, "workflow_ref", m.JobWorkflowRef}
@@ -916,7 +960,7 @@ func (s *PoolScaler) HandleJobStarted(ctx context.Context, m *scaleset.JobStarte
 		attrs = append(attrs, "queue_to_start_seconds", d.Seconds())
 	}
 	c.log.Info("job started", attrs...)
-	c.tagInstance(ctx, s.p, m.RunnerName, settings.TagJobStarted, m.JobID)
+	c.tagInstance(ctx, s.p, m.RunnerName, settings.TagJobStarted, at.UTC().Format(time.RFC3339))
 	return nil
 }
 

@@ -559,10 +559,11 @@ func (f *fakeAWS) Publish(_ context.Context, in *sns.PublishInput, _ ...func(*sn
 // ---- fake GitHub: the scale set API and the runner list ----
 
 type fakeRunner struct {
-	id     int64
-	name   string
-	online bool
-	job    string // running job, "" when none
+	id       int64
+	name     string
+	online   bool
+	job      string    // running job, "" when none
+	jobStart time.Time // when job started (zero without a clock)
 }
 
 type fakeGitHub struct {
@@ -576,6 +577,8 @@ type fakeGitHub struct {
 	calls      []string
 	jits       int
 	removed    []string
+	// now, when set, timestamps job starts (the property test's invariant).
+	now func() time.Time
 	// jitPad lengthens every minted JIT config by that many bytes (real encoded
 	// configs are several KB).
 	jitPad int
@@ -733,6 +736,9 @@ func (g *fakeGitHub) startJob(name, job string) bool {
 	defer g.mu.Unlock()
 	if r := g.runners[name]; r != nil && r.online && r.job == "" {
 		r.job = job
+		if g.now != nil {
+			r.jobStart = g.now()
+		}
 		return true
 	}
 	return false
@@ -794,6 +800,7 @@ func newHarness(t testing.TB, mods ...func(*settings.Settings)) *harness {
 	}
 	h := &harness{t: t, clock: newClock(), gh: newFakeGitHub(), logs: &bytes.Buffer{}, metrics: &bytes.Buffer{}}
 	h.aws = newFakeAWS(h.clock.Now)
+	h.gh.now = h.clock.Now
 	for _, p := range s.Pools {
 		h.aws.addGroup(p.AutoScalingGroupName, p.Min, p.Max, p.TerminateHookName != "")
 	}

@@ -78,7 +78,7 @@ func TestFaults(t *testing.T) {
 			h.started("default", id, "job-1")
 			must(t, h.aws.count("CreateTags") == 1, "tagged %d times", h.aws.count("CreateTags"))
 			must(t, strings.Count(h.metrics.String(), `"`+MetricQueueToStartSeconds+`":`) == 1, "latency recorded twice")
-			must(t, h.aws.inst[id].tags[settings.TagJobStarted] == "job-1", "marker %v", h.aws.inst[id].tags)
+			must(t, h.aws.inst[id].tags[settings.TagJobStarted] == h.clock.Now().Format(time.RFC3339), "marker %v", h.aws.inst[id].tags)
 		}},
 		{"job_completed_before_job_started_is_not_busy", func(t *testing.T, h *harness) {
 			id := h.provisioned("default", 1)[0]
@@ -327,6 +327,71 @@ func TestFaults(t *testing.T) {
 			h.clock.Advance(16 * time.Minute)
 			h.sweep()
 			must(t, len(h.aws.published) == 1 && slices.Contains(h.terminatedIDs(), id), "not terminated after grace")
+		}},
+		{"runner_idle_29_minutes_then_job_not_killed_at_max_runtime_from_launch", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0] // maxRuntimeHours 8, noJobTimeoutMinutes 30
+			h.boot(id)
+			h.clock.Advance(29 * time.Minute)
+			h.sweep()
+			must(t, len(h.terminatedIDs()) == 0, "idle runner removed within the no-job timeout")
+			h.started("default", id, "deploy")
+			h.clock.Advance(8*time.Hour - 29*time.Minute + 5*time.Minute) // launch + 8 h 5 min, job + 7 h 36 min
+			h.sweep()
+			must(t, len(h.aws.published) == 0 && h.aws.inst[id].tags[settings.TagMaxRuntimeWarned] == "" && len(h.terminatedIDs()) == 0,
+				"job warned or killed %s after its start: published %d terminated %v", 8*time.Hour-24*time.Minute, len(h.aws.published), h.terminatedIDs())
+			h.clock.Advance(25 * time.Minute) // job + 8 h 1 min
+			h.sweep()
+			must(t, len(h.aws.published) == 1 && len(h.terminatedIDs()) == 0, "not warned at max runtime from the job's start")
+			h.clock.Advance(16 * time.Minute)
+			h.sweep()
+			must(t, slices.Equal(h.terminatedIDs(), []string{id}), "not terminated after the grace: %v", h.terminatedIDs())
+		}},
+		{"job_past_max_runtime_from_hook_marker_warned_then_terminated_after_grace", func(t *testing.T, h *harness) {
+			id := h.provisioned("long", 1)[0] // maxRuntimeHours 31, grace 15 min
+			h.boot(id)
+			h.clock.Advance(20 * time.Minute)
+			h.gh.startJob(id, "migration")
+			// Only the runner's own hook recorded the start (date -u +%Y-%m-%dT%H:%M:%SZ);
+			// the controller restarts and never sees JobStarted.
+			h.aws.inst[id].tags[settings.TagJobStarted] = h.clock.Now().UTC().Format("2006-01-02T15:04:05Z")
+			h.restartSame()
+			h.clock.Advance(31*time.Hour - time.Minute)
+			h.sweep()
+			must(t, len(h.aws.published) == 0 && len(h.terminatedIDs()) == 0, "warned before 31 h of job")
+			h.clock.Advance(2 * time.Minute)
+			h.sweep()
+			must(t, len(h.aws.published) == 1 && strings.Contains(h.aws.published[0], id) && len(h.terminatedIDs()) == 0, "published %v", h.aws.published)
+			must(t, strings.Count(h.metrics.String(), `"`+MetricMaxRuntimeExceeded+`":`) == 1, "MaxRuntimeExceeded not emitted once")
+			h.clock.Advance(10 * time.Minute)
+			h.sweep()
+			must(t, len(h.terminatedIDs()) == 0, "terminated inside the grace")
+			h.clock.Advance(6 * time.Minute)
+			h.sweep()
+			must(t, slices.Equal(h.terminatedIDs(), []string{id}) && len(h.aws.published) == 1, "busy job not terminated after the grace: %v", h.terminatedIDs())
+		}},
+		{"max_runtime_never_applies_to_an_instance_without_a_job", func(t *testing.T, h *harness) {
+			id := h.provisioned("default", 1)[0]
+			h.boot(id)
+			h.gh.failAlways("RemoveRunner", ghErr(500, 0)) // the no-job timeout keeps failing
+			h.clock.Advance(9 * time.Hour)
+			h.sweep()
+			must(t, len(h.aws.published) == 0 && h.aws.inst[id].tags[settings.TagMaxRuntimeWarned] == "", "idle instance hit the max-runtime watchdog")
+			must(t, !strings.Contains(h.metrics.String(), MetricMaxRuntimeExceeded), "MaxRuntimeExceeded emitted for an idle instance")
+			must(t, len(h.terminatedIDs()) == 0 && h.lifecycle(id) == stateInService, "terminated without deregistering")
+		}},
+		{"job_marker_without_a_time_counts_from_first_sight", func(t *testing.T, h *harness) {
+			id := h.provisioned("long", 1)[0]
+			h.boot(id)
+			h.gh.startJob(id, "j")
+			h.aws.inst[id].tags[settings.TagJobStarted] = "job-123" // an older controller wrote the job id
+			h.clock.Advance(40 * time.Hour)
+			h.sweep()
+			seen := h.clock.Now().Format(time.RFC3339)
+			must(t, len(h.aws.published) == 0 && h.aws.inst[id].tags[settings.TagJobStarted] == seen, "marker %q", h.aws.inst[id].tags[settings.TagJobStarted])
+			h.restartSame() // the adopted start survives in the tag
+			h.clock.Advance(31*time.Hour + time.Minute)
+			h.sweep()
+			must(t, len(h.aws.published) == 1, "not warned 31 h after the start was first seen")
 		}},
 		{"terminate_hook_holds_busy_instance", func(t *testing.T, h *harness) {
 			id := h.provisioned("long", 1)[0]

@@ -128,9 +128,12 @@ func TestIntegrationJobAssignedToInstanceTerminated(t *testing.T) {
 	delete(l.aws.params, s.JitParameterPrefix+id)
 	l.aws.mu.Unlock()
 	l.srv.setRunner(id, func(r *fakeRunner) { r.online, r.job = true, "job-42" })
-	started := scaleset.JobStarted{RunnerName: id, RunnerID: 1, JobMessageBase: scaleset.JobMessageBase{JobMessageType: scaleset.JobMessageType{MessageType: scaleset.MessageTypeJobStarted}, RunnerRequestID: 42, JobID: "job-42", QueueTime: clk.Now().Add(-15 * time.Second)}}
+	started := scaleset.JobStarted{RunnerName: id, RunnerID: 1, JobMessageBase: scaleset.JobMessageBase{JobMessageType: scaleset.JobMessageType{MessageType: scaleset.MessageTypeJobStarted}, RunnerRequestID: 42, JobID: "job-42", QueueTime: clk.Now().Add(-15 * time.Second), RunnerAssignTime: clk.Now().Add(-5 * time.Second)}}
 	l.srv.send(1, started, started) // duplicated on purpose
-	eventually(t, "job-started marker", func() bool { return tagOf(l.aws, id, settings.TagJobStarted) == "job-42" })
+	// The marker holds the start time (GitHub's runner assignment time), which
+	// the max-runtime watchdog counts from after a restart.
+	wantStart := clk.Now().Add(-5 * time.Second).UTC().Format(time.RFC3339)
+	eventually(t, "job-started marker", func() bool { return tagOf(l.aws, id, settings.TagJobStarted) == wantStart })
 
 	// Demand disappears while the job runs: the busy instance must stay.
 	l.srv.send(0)

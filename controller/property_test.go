@@ -16,7 +16,8 @@ import (
 // reordered), lifecycle events, reconciles, sweeps, clock jumps, controller
 // restarts and injected GitHub and AWS failures. It asserts that
 //   - no instance whose job is running is ever terminated by the controller,
-//     unless it is past its pool's maximum runtime, and
+//     unless that job has run past its pool's maximum runtime (counted from
+//     the job's start, not the instance's launch), and
 //   - once demand is gone, every run converges to zero instances, zero runner
 //     registrations and zero JIT configs.
 func TestPropertyRandomInterleavings(t *testing.T) {
@@ -61,6 +62,10 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 		h.gh.mu.Lock()
 		r := h.gh.runners[id]
 		running := r != nil && r.job != ""
+		var jobStart time.Time
+		if running {
+			jobStart = r.jobStart
+		}
 		h.gh.mu.Unlock()
 		if !running {
 			return
@@ -68,7 +73,7 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 		h.aws.mu.Lock()
 		i := h.aws.inst[id]
 		h.aws.mu.Unlock()
-		if i != nil && h.clock.Now().Sub(i.launch) >= maxRuntime[i.group] {
+		if i != nil && h.clock.Now().Sub(jobStart) >= maxRuntime[i.group] {
 			return
 		}
 		t.Errorf("seed %d: instance %s terminated while its job runs", seed, id)
