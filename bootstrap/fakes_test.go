@@ -207,11 +207,20 @@ func (f *fakeEC2) DescribeVpcEndpoints(_ context.Context, in *ec2.DescribeVpcEnd
 type fakeSecret struct {
 	value   *string // nil: no current version
 	deleted bool
+	// policy is the resource policy document GetResourcePolicy returns.
+	policy *string
+	// readers, when not nil, are the only callers GetSecretValue answers; the
+	// others get the explicit-deny error. Set with policy by world.protect.
+	readers []string
 }
 
 type fakeSM struct {
 	*errSwitch
 	secrets map[string]*fakeSecret
+	// caller is the principal ARN of the credentials the tool runs with.
+	caller string
+	// reads lists the secrets whose value was asked for.
+	reads []string
 }
 
 func (f *fakeSM) DescribeSecret(_ context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
@@ -236,11 +245,33 @@ func (f *fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretV
 	if err := f.fail("GetSecretValue"); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	f.reads = append(f.reads, *in.SecretId)
+	f.mu.Unlock()
 	s, ok := f.secrets[*in.SecretId]
+	if ok && s.readers != nil && !slices.Contains(s.readers, f.caller) {
+		// Authorization comes first: the caller learns nothing about the value.
+		return nil, apiErr("AccessDeniedException", "User: "+f.caller+" is not authorized to perform: secretsmanager:GetSecretValue on resource: "+*in.SecretId+" with an explicit deny in a resource-based policy")
+	}
 	if !ok || s.value == nil {
 		return nil, &smtypes.ResourceNotFoundException{Message: new("Secrets Manager can't find the specified secret value for staging label: AWSCURRENT")}
 	}
 	return &secretsmanager.GetSecretValueOutput{Name: in.SecretId, SecretString: new(*s.value)}, nil
+}
+
+func (f *fakeSM) GetResourcePolicy(_ context.Context, in *secretsmanager.GetResourcePolicyInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetResourcePolicyOutput, error) {
+	if err := f.fail("GetResourcePolicy"); err != nil {
+		return nil, err
+	}
+	s, ok := f.secrets[*in.SecretId]
+	if !ok {
+		return nil, &smtypes.ResourceNotFoundException{Message: new("Secrets Manager can't find the specified secret.")}
+	}
+	out := &secretsmanager.GetResourcePolicyOutput{Name: in.SecretId}
+	if s.policy != nil {
+		out.ResourcePolicy = new(*s.policy)
+	}
+	return out, nil
 }
 
 func (f *fakeSM) CreateSecret(_ context.Context, in *secretsmanager.CreateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/bootstrap/checks"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -24,10 +26,17 @@ func TestPlanAllOK(t *testing.T) {
 			t.Errorf("row %q is %s: %s", r.Check, r.State, r.Detail)
 		}
 	}
-	for _, c := range []string{"cdk bootstrap", "github oidc provider", "vpc", "subnet " + subnetIDs[0], "admin token secret",
-		"github credential secret", "github credential works", "github permissions", "repository", "runner group Default",
-		"runner group " + longGroup, "variable CONTEXT", "variable ROLE_TO_ASSUME", "variable SYNAPSE_HOST", "variable SYNAPSE_DEPLOYMENT_ROLE"} {
+	want := []string{"cdk bootstrap", "github oidc provider", "vpc", "subnet " + subnetIDs[0], "admin token secret", "admin token policy",
+		"github credential secret", "github credential policy", "github credential works", "github permissions", "repository",
+		"runner group Default", "runner group " + longGroup}
+	for _, name := range slices.Sorted(maps.Keys(config.RepositoryVariables)) {
+		want = append(want, "variable "+name)
+	}
+	for _, c := range want {
 		res.row(t, c)
+	}
+	if slices.Contains(w.sm.reads, adminSecret) {
+		t.Errorf("plan read the admin token's value: %v", w.sm.reads)
 	}
 	// The table form has the same rows and no ACTION column in plan.
 	tab := w.run("--env", "test")
@@ -324,13 +333,18 @@ func TestApplyIdempotent(t *testing.T) {
 		w.ssm.params["/cdk-bootstrap/hnb659fds/version"] = "30"
 		w.cfn.stacks["cdk-bootstrap-default"] = cfntypes.Stack{StackStatus: cfntypes.StackStatusCreateComplete}
 	}
-	delete(w.sm.secrets, adminSecret)
+	// The stack is deployed (the variables come from its outputs), so the admin
+	// token is the empty one it created, already behind its policy.
+	w.env.AdminToken.Create = true
+	w.sm.secrets[adminSecret] = &fakeSecret{}
+	w.protect(adminSecret, runnerRole, breakGlassRole)
 	delete(w.gh.groups, longGroup)
 	w.gh.variables = map[string]string{"CONTEXT": "prod"}
 	w.stdin = testAdminToken
 
 	first := w.run("apply", "--env", "test", "--json")
-	if first.code != 0 || len(checks.Changed(first.report.Rows)) != 7 {
+	// cdk bootstrap, admin token, runner group, and every repository variable.
+	if wantChanged := 3 + len(config.RepositoryVariables); first.code != 0 || len(checks.Changed(first.report.Rows)) != wantChanged {
 		t.Fatalf("first apply: exit %d, changed %v\n%s", first.code, checks.Changed(first.report.Rows), first.stdout)
 	}
 	awsWrites, ghWrites, runs := len(w.sw.writes), len(w.gh.writes), len(w.commands.runs)
@@ -387,13 +401,19 @@ func TestOneFailingCallDoesNotStopTheOthers(t *testing.T) {
 	for name, tc := range map[string]struct {
 		op, row, want string
 		err           error
+		stackPolicy   bool
 	}{
-		"access denied on ssm": {"GetParameter", "cdk bootstrap", "access denied calling ssm:GetParameter", errDenied},
-		"throttled ec2":        {"DescribeSubnets", "private subnets", "throttled after retries", errThrottled},
-		"denied secret":        {"GetSecretValue", "github credential secret", "access denied", errDenied},
+		"access denied on ssm": {"GetParameter", "cdk bootstrap", "access denied calling ssm:GetParameter", errDenied, true},
+		"throttled ec2":        {"DescribeSubnets", "private subnets", "throttled after retries", errThrottled, true},
+		// Without the stack's policy a denied read is an error, as before the deploy.
+		"denied secret, no stack policy": {"GetSecretValue", "github credential secret", "access denied", errDenied, false},
+		"denied policy read":             {"GetResourcePolicy", "github credential policy", "access denied calling secretsmanager:GetResourcePolicy", errDenied, true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			w := newWorld(t)
+			if !tc.stackPolicy {
+				w.unprotect(credSecret)
+			}
 			w.sw.errs[tc.op] = tc.err
 			res := w.run("apply", "--env", "test", "--json")
 			res.wantState(t, tc.row, checks.Error, tc.want)

@@ -40,6 +40,11 @@ const (
 	adminSecret      = "/synapse/admin-pat"
 	credSecret       = "/synapse-ops-runners/test/github"
 	longGroup        = "synapse-ops"
+	// The stack's fixed-name roles, and the break-glass admin the tests run as.
+	controllerRole = "arn:aws:iam::" + testAccount + ":role/synapse-ops-runners-test-controller"
+	runnerRole     = "arn:aws:iam::" + testAccount + ":role/synapse-ops-runners-test-runner"
+	breakGlassRole = "arn:aws:iam::" + testAccount + ":role/ops-break-glass"
+	operatorRole   = "arn:aws:iam::" + testAccount + ":role/ops-operator"
 )
 
 var fixedTime = time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
@@ -79,6 +84,8 @@ type fakeGitHub struct {
 	// status forces an answer ("GET /repos/{owner}/{repo}/actions/runners" -> 403).
 	status map[string]int
 	writes []string
+	// requests counts every request, to prove skipped checks called nothing.
+	requests int
 }
 
 type fakeGroup struct {
@@ -102,6 +109,7 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			g.mu.Lock()
 			defer g.mu.Unlock()
+			g.requests++
 			if code := g.status[pattern]; code != 0 {
 				if code == http.StatusForbidden {
 					w.Header().Set("X-Accepted-GitHub-Permissions", "administration=read")
@@ -235,7 +243,8 @@ func testEnv() config.Environment {
 		Repository: testRepo, SynapseHost: "https://repo-test.example.org",
 		DeploymentRoleArn: "arn:aws:iam::" + testAccount + ":role/synapse-deployment",
 		GitHubOidc:        config.GitHubOidc{Subjects: []string{"ref:refs/heads/main"}},
-		GitHubCredential:  config.GitHubCredential{Kind: "app"},
+		GitHubCredential:  config.GitHubCredential{Kind: "app", AdminPrincipalArns: []string{breakGlassRole}},
+		AdminToken:        config.AdminToken{AdminPrincipalArns: []string{breakGlassRole}},
 		Runner:            config.Runner{Version: "2.326.0", SHA256: strings.Repeat("ab", 32)},
 		Pools: []config.Pool{
 			{Name: "default", InstanceTypes: []string{"m7g.large"}, Spot: true, Max: 4},
@@ -245,10 +254,13 @@ func testEnv() config.Environment {
 	}
 }
 
+// stackOutputs are the deployed stack's outputs; every output a repository
+// variable reads must be here (TestStackOutputsCoverVariables).
 func stackOutputs(env config.Environment) []cfntypes.Output {
 	vals := map[string]string{
 		config.OutputContext: env.Name, config.OutputRoleToAssume: "arn:aws:iam::" + testAccount + ":role/ops-test-deploy",
 		config.OutputSynapseHost: env.SynapseHost, config.OutputDeploymentRole: env.DeploymentRoleArn,
+		config.OutputAdminTokenSecret: env.AdminToken.SecretName,
 	}
 	var out []cfntypes.Output
 	for k, v := range vals {
@@ -270,13 +282,16 @@ func newWorld(t *testing.T) *world {
 		iam: &fakeIAM{errSwitch: sw, account: testAccount, providers: map[string][]string{
 			checks.OidcProviderArn(env): {"sts.amazonaws.com"}}},
 		ec2: &fakeEC2{errSwitch: sw},
-		sm: &fakeSM{errSwitch: sw, secrets: map[string]*fakeSecret{
+		sm: &fakeSM{errSwitch: sw, caller: breakGlassRole, secrets: map[string]*fakeSecret{
 			adminSecret: {value: new(testAdminToken)},
 			credSecret:  {value: new(appSecret(testKey()))},
 		}},
 		gh:       newFakeGitHub(t),
 		commands: &fakeCommands{},
 	}
+	// The stack is deployed: both secrets carry its policy.
+	w.protect(adminSecret, runnerRole, breakGlassRole)
+	w.protect(credSecret, controllerRole, breakGlassRole)
 	for _, o := range stackOutputs(env) {
 		for name, out := range config.RepositoryVariables {
 			if out == *o.OutputKey {
@@ -403,3 +418,33 @@ var otherKey = sync.OnceValue(func() *rsa.PrivateKey {
 	}
 	return k
 })
+
+// stackPolicy is a resource policy as the stack's secretpolicy construct
+// renders it and Secrets Manager returns it: a Deny of GetSecretValue to any
+// principal whose aws:PrincipalArn is not one of readers.
+func stackPolicy(sid string, readers ...string) string {
+	b, err := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{map[string]any{
+			"Sid": sid, "Effect": "Deny", "Principal": map[string]any{"AWS": "*"},
+			"Action": "secretsmanager:GetSecretValue", "Resource": "*",
+			"Condition": map[string]any{"StringNotEquals": map[string]any{"aws:PrincipalArn": readers}},
+		}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// protect attaches the stack's policy to a secret, and makes the fake enforce it.
+func (w *world) protect(name string, readers ...string) {
+	s := w.sm.secrets[name]
+	s.policy, s.readers = new(stackPolicy("OnlyNamedPrincipalsReadTheValue", readers...)), readers
+}
+
+// unprotect removes a secret's resource policy, as before the stack's deploy.
+func (w *world) unprotect(name string) {
+	s := w.sm.secrets[name]
+	s.policy, s.readers = nil, nil
+}

@@ -72,6 +72,12 @@ func needsOrgGroups(env config.Environment) []string {
 
 func (r *runner) github(ctx context.Context) {
 	env := r.in.Env
+	if r.cred == nil && r.ghSkipped != "" {
+		r.add(Row{Check: "github", State: Skipped,
+			Detail: "skipped: the GitHub checks (credential works, permissions, repository, runner groups) need the GitHub credential, which the stack's resource policy keeps from this principal",
+			Fix:    r.ghSkipped})
+		return
+	}
 	if r.cred == nil {
 		r.add(Row{Check: "github", State: Error, Detail: "GitHub checks skipped: " + r.ghBroken, Fix: "fix the " + checkCredSecret + " row, then run again"})
 		return

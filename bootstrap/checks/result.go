@@ -26,6 +26,11 @@ const (
 	// Error means the check itself could not finish (access denied, throttled,
 	// an unexpected API error); the row's detail says which.
 	Error State = "error"
+	// Skipped means the check was not run, for a reason that is not a problem
+	// with the account: the stack is not deployed yet, or the stack's policy
+	// keeps the GitHub credential from this principal by design. The row's fix
+	// says how to run it. It does not fail the run.
+	Skipped State = "skipped"
 )
 
 // Row is one line of the report.
@@ -48,11 +53,11 @@ type Report struct {
 	ExitCode    int    `json:"exitCode"`
 }
 
-// ExitCode is 0 when every row is ok and 1 otherwise. (2, "could not run", is
-// decided before any row exists.)
+// ExitCode is 0 when every row is ok or skipped and 1 otherwise. (2, "could
+// not run", is decided before any row exists.)
 func ExitCode(rows []Row) int {
 	for _, r := range rows {
-		if r.State != OK {
+		if r.State != OK && r.State != Skipped {
 			return 1
 		}
 	}
@@ -93,8 +98,8 @@ func WriteTable(w io.Writer, rep Report) error {
 	for _, r := range rep.Rows {
 		counts[r.State]++
 	}
-	_, err := fmt.Fprintf(w, "\n%d ok, %d missing, %d wrong, %d error; %d changed\n",
-		counts[OK], counts[Missing], counts[Wrong], counts[Error], len(Changed(rep.Rows)))
+	_, err := fmt.Fprintf(w, "\n%d ok, %d missing, %d wrong, %d error, %d skipped; %d changed\n",
+		counts[OK], counts[Missing], counts[Wrong], counts[Error], counts[Skipped], len(Changed(rep.Rows)))
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/githubcred"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v88/github"
@@ -83,6 +84,14 @@ type runner struct {
 	appTr    *ghinstallation.Transport
 	repo     *github.Repository
 	ghBroken string // why GitHub checks cannot run, when they cannot
+	// ghSkipped, when set, is how to run the GitHub checks this principal had to
+	// skip: the stack's policy keeps the credential from it, by design.
+	ghSkipped string
+
+	stackRead bool
+	stack     *cfntypes.Stack
+	stackErr  error
+	policies  map[string]policyResult
 }
 
 // Run performs every check in order (AWS first, then GitHub, whose credential
@@ -101,7 +110,9 @@ func Run(ctx context.Context, in Inputs) []Row {
 	r.do(ctx, r.checkOidc, r.fixOidc)
 	r.network(ctx)
 	r.do(ctx, r.checkAdminToken, r.fixAdminToken)
+	r.adminTokenPolicy(ctx)
 	r.checkCredentialSecret(ctx)
+	r.credentialPolicy(ctx)
 	r.github(ctx)
 	r.variables(ctx)
 	return r.rows

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode"
 
+	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/githubcred"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
@@ -22,7 +24,9 @@ const (
 var ErrNoToken = errors.New("no admin token given")
 
 // checkAdminToken reads the secret's metadata only: whether a current version
-// exists says "has a value" without the tool ever holding the token.
+// exists says "has a value" without the tool ever holding the token. So the
+// stack's resource policy, which denies GetSecretValue on the token to all but
+// the runner role and the break-glass admins, never gets in its way.
 func (r *runner) checkAdminToken(ctx context.Context) Row {
 	name := r.in.Env.AdminToken.SecretName
 	out, err := r.in.AWS.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name})
@@ -43,10 +47,8 @@ func (r *runner) checkAdminToken(ctx context.Context) Row {
 			Detail: fmt.Sprintf("%s is scheduled for deletion on %s", name, out.DeletedDate.UTC().Format("2006-01-02")),
 			Fix:    shellQuote("aws", "secretsmanager", "restore-secret", "--secret-id", name) + ", then run apply if it has no value"}
 	}
-	for _, stages := range out.VersionIdsToStages {
-		if slices.Contains(stages, "AWSCURRENT") {
-			return Row{Check: checkAdminToken, State: OK, Detail: name + " exists and has a current value"}
-		}
+	if hasCurrent(out.VersionIdsToStages) {
+		return Row{Check: checkAdminToken, State: OK, Detail: name + " exists and has a current value"}
 	}
 	return Row{Check: checkAdminToken, State: Missing, Detail: name + " exists but has no value",
 		Fix: "run apply: it reads the token from standard input (no echo) or --admin-token-file"}
@@ -111,6 +113,10 @@ func (r *runner) checkCredentialSecret(ctx context.Context) {
 	}
 	out, err := r.in.AWS.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &name})
 	if err != nil {
+		if Classify(err) == KindDenied {
+			r.add(r.credentialDenied(ctx, err, shape))
+			return
+		}
 		if Classify(err) != KindNotFound {
 			r.ghBroken = "the GitHub credential secret could not be read"
 			r.add(errorRow(checkCredSecret, "secretsmanager:GetSecretValue "+name, err))
@@ -137,4 +143,77 @@ func (r *runner) checkCredentialSecret(ctx context.Context) {
 	r.in.Redactor.Add(cred.Token, string(cred.PrivateKey))
 	r.cred = &cred
 	r.add(Row{Check: checkCredSecret, State: OK, Detail: fmt.Sprintf("%s holds a %s", name, cred.String())})
+}
+
+// credentialDenied explains an access-denied read of the GitHub credential.
+// After a deploy the stack's resource policy denies it to everyone but the
+// controller and the break-glass principals: for anyone else that is the
+// design working, not an error, so the row is ok (from metadata) and the
+// GitHub checks, which need the credential, are skipped with how to run them.
+// Any other denial (no such policy, a policy that is not the stack's, or the
+// policy itself unreadable) stays an error row, as before the deploy.
+func (r *runner) credentialDenied(ctx context.Context, readErr error, shape string) Row {
+	env := r.in.Env
+	name := env.GitHubCredential.SecretName
+	denied := errorRow(checkCredSecret, "secretsmanager:GetSecretValue "+name, readErr)
+	r.ghBroken = "the GitHub credential secret could not be read"
+	controller := stackRoleArn(env, "controller")
+	doc, err := r.policyOf(ctx, name)
+	if err != nil {
+		denied.Detail += "; reading its resource policy failed too: " + errMessage(err)
+		return denied
+	}
+	if doc == nil {
+		return denied
+	}
+	pol, err := parseReadPolicy(*doc)
+	if err != nil || pol == nil || !slices.Contains(pol.Readers, controller) {
+		return denied
+	}
+	var admins []string
+	for _, p := range pol.Readers {
+		if p != controller {
+			admins = append(admins, p)
+		}
+	}
+	// Whether the secret has a value is in its metadata, which the policy does
+	// not hide; without DescribeSecret the row just does not claim it.
+	detail := name
+	if meta, err := r.in.AWS.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name}); err == nil {
+		if meta.DeletedDate != nil {
+			r.ghBroken = "the GitHub credential secret is scheduled for deletion"
+			return Row{Check: checkCredSecret, State: Wrong,
+				Detail: fmt.Sprintf("%s is scheduled for deletion on %s", name, meta.DeletedDate.UTC().Format("2006-01-02")),
+				Fix:    shellQuote("aws", "secretsmanager", "restore-secret", "--secret-id", name)}
+		}
+		if !hasCurrent(meta.VersionIdsToStages) {
+			r.ghBroken = "the GitHub credential secret is missing"
+			return Row{Check: checkCredSecret, State: Missing, Detail: name + " exists but has no value",
+				Fix: fmt.Sprintf("store the %s credential as one of the break-glass principals: aws secretsmanager put-secret-value --secret-id %s --secret-string file://cred.json, with %s", env.GitHubCredential.Kind, name, shape)}
+		}
+		detail += " has a current value,"
+	}
+	r.ghBroken = ""
+	r.ghSkipped = howToRunAsBreakGlass(env, admins)
+	return Row{Check: checkCredSecret, State: OK,
+		Detail: fmt.Sprintf("%s readable only by the controller and %s (resource policy); shape not checked from this principal", detail, breakGlass(len(admins)))}
+}
+
+// howToRunAsBreakGlass is the fix of the rows skipped because this principal
+// may not read the GitHub credential.
+func howToRunAsBreakGlass(env config.Environment, admins []string) string {
+	cmd := "go run ./bootstrap plan --env " + env.Name
+	if len(admins) == 0 {
+		return fmt.Sprintf("to run them, add a break-glass principal to githubCredential.adminPrincipalArns in environments/%s.json, deploy the stack, and run %s with its credentials", env.Name, cmd)
+	}
+	return fmt.Sprintf("to run them, run %s with the credentials of a break-glass principal (githubCredential.adminPrincipalArns): %s", cmd, strings.Join(admins, ", "))
+}
+
+func hasCurrent(versions map[string][]string) bool {
+	for _, stages := range versions {
+		if slices.Contains(stages, "AWSCURRENT") {
+			return true
+		}
+	}
+	return false
 }

@@ -13,10 +13,12 @@ const checkStack = "stack outputs"
 
 // variables compares the ops repository's variables with the deployed stack's
 // outputs. Before the first deploy there is nothing to compare: that row says so.
+// That the stack has every output is checked from AWS alone, so it is reported
+// even when the GitHub side cannot be read.
 func (r *runner) variables(ctx context.Context) {
 	env := r.in.Env
 	stackName := env.StackName()
-	stack, err := describeStack(ctx, r.in.AWS.CloudFormation, stackName)
+	stack, err := r.runnerStack(ctx)
 	if err != nil {
 		r.add(errorRow(checkStack, "cloudformation:DescribeStacks "+stackName, err))
 		return
@@ -31,7 +33,26 @@ func (r *runner) variables(ctx context.Context) {
 	for _, o := range stack.Outputs {
 		outputs[deref(o.OutputKey)] = deref(o.OutputValue)
 	}
+	var present []string
+	for _, name := range sortedKeys(config.RepositoryVariables) {
+		output := config.RepositoryVariables[name]
+		if _, ok := outputs[output]; !ok {
+			r.add(Row{Check: "variable " + name, State: Wrong, Detail: fmt.Sprintf("stack %s has no output %s", stackName, output),
+				Fix: fmt.Sprintf("deploy the current app (npx cdk deploy --context env=%s)", env.Name)})
+			continue
+		}
+		present = append(present, name)
+	}
+	if len(present) == 0 {
+		return
+	}
 	if r.gh == nil || r.repo == nil {
+		if r.ghSkipped != "" {
+			r.add(Row{Check: "repository variables", State: Skipped,
+				Detail: "skipped: reading " + strings.Join(present, ", ") + " needs the GitHub credential, which the stack's resource policy keeps from this principal",
+				Fix:    r.ghSkipped + "; or compare by hand: gh variable list --repo " + env.Repository})
+			return
+		}
 		why := r.ghBroken
 		if why == "" {
 			why = "the repository could not be read"
@@ -40,15 +61,8 @@ func (r *runner) variables(ctx context.Context) {
 		return
 	}
 	owner, repo, _ := strings.Cut(env.Repository, "/")
-	for _, name := range sortedKeys(config.RepositoryVariables) {
-		output := config.RepositoryVariables[name]
-		want, ok := outputs[output]
-		check := "variable " + name
-		if !ok {
-			r.add(Row{Check: check, State: Wrong, Detail: fmt.Sprintf("stack %s has no output %s", stackName, output),
-				Fix: fmt.Sprintf("deploy the current app (npx cdk deploy --context env=%s)", env.Name)})
-			continue
-		}
+	for _, name := range present {
+		want := outputs[config.RepositoryVariables[name]]
 		r.do(ctx, func(ctx context.Context) Row { return r.checkVariable(ctx, owner, repo, name, want) },
 			func(ctx context.Context, row Row) (string, error) {
 				return r.fixVariable(ctx, owner, repo, name, want, row)
