@@ -2,11 +2,11 @@
 # Compares the outputs of a freshly deployed runner stack with the caller
 # repository's variables and writes both to the job summary.
 #
-# The ops workflows read CONTEXT, ROLE_TO_ASSUME, SYNAPSE_HOST and
-# SYNAPSE_DEPLOYMENT_ROLE from repository variables, not from the stack. A deploy
-# that changes one of them (a renamed role, say) leaves every caller stale until
-# someone updates the variable, so this step fails loudly and names the value to
-# set. The stack is already deployed when it runs.
+# The ops workflows read CONTEXT, ROLE_TO_ASSUME, SYNAPSE_HOST,
+# SYNAPSE_DEPLOYMENT_ROLE and ADMIN_TOKEN_SECRET from repository variables, not
+# from the stack. A deploy that changes one of them (a renamed role, say) leaves
+# every caller stale until someone updates the variable, so this step fails
+# loudly and names the value to set. The stack is already deployed when it runs.
 #
 # Usage: scripts/check-stack-outputs.sh <cdk-outputs.json> <stack-name>
 # Reads the current values from the environment variables of the same names.
@@ -26,12 +26,18 @@ jq -e --arg s "${stack}" '.[$s] | objects' "${outputs_file}" >/dev/null ||
   fail "${outputs_file} has no outputs for ${stack}"
 
 # Repository variable -> stack output, as in config.RepositoryVariables.
-variables=(CONTEXT ROLE_TO_ASSUME SYNAPSE_HOST SYNAPSE_DEPLOYMENT_ROLE)
+variables=(CONTEXT ROLE_TO_ASSUME SYNAPSE_HOST SYNAPSE_DEPLOYMENT_ROLE ADMIN_TOKEN_SECRET)
 declare -A output_of=(
   [CONTEXT]=Context
   [ROLE_TO_ASSUME]=RoleToAssume
   [SYNAPSE_HOST]=SynapseHost
   [SYNAPSE_DEPLOYMENT_ROLE]=SynapseDeploymentRole
+  [ADMIN_TOKEN_SECRET]=AdminTokenSecretName
+)
+# What run-task.yml uses when a variable is unset; an unset variable whose
+# default equals the stack output is not stale.
+declare -A default_of=(
+  [ADMIN_TOKEN_SECRET]=/synapse/admin-pat
 )
 
 stale=()
@@ -44,7 +50,7 @@ stale=()
 for var in "${variables[@]}"; do
   key=${output_of[${var}]}
   want=$(jq -r --arg s "${stack}" --arg k "${key}" '.[$s][$k] // empty' "${outputs_file}")
-  have=${!var:-}
+  have=${!var:-${default_of[${var}]:-}}
   if [[ -z "${want}" ]]; then
     echo "::warning title=stack outputs::${stack} has no output ${key}; cannot check ${var}"
     mark="no output"

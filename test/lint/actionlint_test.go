@@ -137,6 +137,23 @@ func TestActionlintCatchesMistakes(t *testing.T) {
 		},
 	}
 	_, haveShellcheck := exec.LookPath("shellcheck")
+
+	// Every repository variable the stack outputs feed, ADMIN_TOKEN_SECRET
+	// included, is accepted: the probe is not just failing on everything.
+	for variable := range config.RepositoryVariables {
+		yaml := "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: synapse-dev\n    timeout-minutes: 5\n    steps:\n      - run: echo \"$R\"\n        env:\n          R: ${{ vars." + variable + " }}\n"
+		errs, err := linter.Lint(filepath.Join(root, ".github", "workflows", "probe.yml"), []byte(yaml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range errs {
+			t.Errorf("vars.%s: %s [%s]", variable, e.Message, e.Kind)
+		}
+	}
+	if _, ok := config.RepositoryVariables["ADMIN_TOKEN_SECRET"]; !ok {
+		t.Error("ADMIN_TOKEN_SECRET, which run-task.yml reads, is not in config.RepositoryVariables")
+	}
+
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.needsShellcheck && haveShellcheck != nil {

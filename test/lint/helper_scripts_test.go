@@ -2,6 +2,7 @@ package lint
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,9 +116,9 @@ func TestCheckStackOutputs(t *testing.T) {
 			t.Fatalf("exit %d: %s", res.code, res.stdout)
 		}
 		summary, _ := os.ReadFile(env["GITHUB_STEP_SUMMARY"])
-		for variable := range vars {
-			if !strings.Contains(string(summary), "`"+variable+"`") {
-				t.Errorf("summary does not list %s:\n%s", variable, summary)
+		for variable, output := range config.RepositoryVariables {
+			if row := "| `" + variable + "` | `" + output + "` | `" + vars[variable] + "` | yes |"; !strings.Contains(string(summary), row) {
+				t.Errorf("summary does not have the row %s (the script's table differs from config.RepositoryVariables):\n%s", row, summary)
 			}
 		}
 		if !strings.Contains(string(summary), "synapse-dev") {
@@ -136,6 +137,30 @@ func TestCheckStackOutputs(t *testing.T) {
 				t.Fatalf("a stale %s passed", variable)
 			}
 			if !strings.Contains(res.stdout, "set "+variable+" to '"+vars[variable]+"'") {
+				t.Errorf("the error does not say what to set: %s", res.stdout)
+			}
+		})
+	}
+	// ADMIN_TOKEN_SECRET may be left unset while the stack uses the default
+	// name, as run-task then reads that name; unset against any other name is
+	// stale.
+	for _, tc := range []struct {
+		name, output string
+		ok           bool
+	}{
+		{"ADMIN_TOKEN_SECRET unset, default secret", config.DefaultAdminTokenSecretName, true},
+		{"ADMIN_TOKEN_SECRET unset, other secret", "/synapse/prod/admin-token", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := maps.Clone(outputs)
+			out[config.OutputAdminTokenSecret] = tc.output
+			env := maps.Clone(vars)
+			delete(env, "ADMIN_TOKEN_SECRET")
+			res := runScriptFile(t, "check-stack-outputs.sh", env, writeOutputs(t, stack, out), stack)
+			if (res.code == 0) != tc.ok {
+				t.Fatalf("exit %d, want ok=%v: %s", res.code, tc.ok, res.stdout)
+			}
+			if !tc.ok && !strings.Contains(res.stdout, "set ADMIN_TOKEN_SECRET to '"+tc.output+"'") {
 				t.Errorf("the error does not say what to set: %s", res.stdout)
 			}
 		})

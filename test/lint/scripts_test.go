@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -205,7 +207,7 @@ func TestAdminTokenStep(t *testing.T) {
 	// Names that must never reach the aws command line or the log: they would
 	// be an option, a second word, a workflow command or shell syntax.
 	for _, bad := range badSecretNames {
-		t.Run(fmt.Sprintf("refuses the secret name %q", bad), func(t *testing.T) {
+		t.Run("refuses the secret name "+shortName(bad), func(t *testing.T) {
 			temp := t.TempDir()
 			log := filepath.Join(temp, "aws.log")
 			env := maps.Clone(base)
@@ -240,6 +242,14 @@ var badSecretNames = []string{
 	"/synapse/admin-pat;id",
 	"arn:aws:secretsmanager:us-east-1:449435941126:secret:/synapse/admin-pat",
 	"/" + strings.Repeat("a", 512),
+}
+
+// shortName quotes a value for a subtest name, cut to 40 bytes.
+func shortName(s string) string {
+	if len(s) > 40 {
+		return fmt.Sprintf("%q... (%d bytes)", s[:40], len(s))
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // TestAdminTokenSecretCheck runs run-task's check of the ADMIN_TOKEN_SECRET
@@ -303,7 +313,7 @@ func TestAdminTokenSecretCheck(t *testing.T) {
 		if bad == "" {
 			continue // unset: the default applies
 		}
-		t.Run(fmt.Sprintf("refuses %q", bad), func(t *testing.T) {
+		t.Run("refuses "+shortName(bad), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "output")
 			env := maps.Clone(base)
 			env["ENVIRONMENT"], env["ENVIRONMENTS_DIR"], env["ADMIN_TOKEN_SECRET"], env["GITHUB_OUTPUT"] = "dev", envDir, bad, out
@@ -349,20 +359,72 @@ func fakeEnvironments(t testing.TB, files map[string]string) string {
 	return dir
 }
 
+// runTaskCheck runs run-task's request check with the given inputs against the
+// environment files in envDir and returns the result and the step outputs.
+func runTaskCheck(t *testing.T, script string, base map[string]string, envDir, environment, context, pool, timeout, params string) (runResult, map[string]string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "output")
+	env := maps.Clone(base)
+	env["ENVIRONMENT"], env["CONTEXT"], env["POOL"] = environment, context, pool
+	env["TIMEOUT_MINUTES"], env["PARAMETERS"], env["GITHUB_OUTPUT"] = timeout, params, out
+	env["ENVIRONMENTS_DIR"], env["CORE"] = envDir, coreRepository+"@main"
+	res := runBash(t, script, t.TempDir(), "", env)
+	return res, readOutputs(t, out)
+}
+
+// writeEnvironments writes environment files as config.Environment marshals
+// them (optional fields left out, as in a hand-written file) and returns the
+// directory.
+func writeEnvironments(t testing.TB, envs ...config.Environment) string {
+	t.Helper()
+	files := map[string]string{}
+	for _, e := range envs {
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name] = string(data)
+	}
+	return fakeEnvironments(t, files)
+}
+
+// poolTimeoutLimit is the longest timeout-minutes run-task may accept for a
+// pool: run-task's own cap for the pool, lowered to the pool's max-runtime
+// watchdog, which the controller enforces from the job's start.
+func poolTimeoutLimit(e config.Environment, pool string) (int, bool) {
+	e = e.WithDefaults()
+	for _, p := range e.Pools {
+		if p.Name == pool {
+			most := maxDefaultTimeoutMinutes
+			if pool == "long" {
+				most = maxLongTimeoutMinutes
+			}
+			return min(most, p.MaxRuntimeHours*60), true
+		}
+	}
+	return 0, false
+}
+
 // TestRunTaskCheck runs run-task's check step: it picks the scale set of the
 // environment's pool and refuses a wrong environment, pool, timeout or
 // parameters before any runner is taken.
 func TestRunTaskCheck(t *testing.T) {
 	check := job(t, ownWorkflow(t, parseWorkflows(t), "run-task.yml"), "check")
 	step, script := stepRun(t, check, "Check the environment, pool and timeout")
+	base := stepEnv(step)
+	envDir := writeEnvironments(t,
+		config.Environment{Name: "dev", Pools: []config.Pool{{Name: "default", MaxRuntimeHours: 8}, {Name: "long", Kind: config.PoolKindLong, MaxRuntimeHours: 31}}},
+		config.Environment{Name: "prod", Pools: []config.Pool{{Name: "default", MaxRuntimeHours: 8}, {Name: "long", Kind: config.PoolKindLong, MaxRuntimeHours: 31}}},
+	)
 	cases := []struct {
 		name, env, context, pool, timeout, params string
 		runsOn                                    string // "" means refused
 	}{
 		{"dev default", "dev", "dev", "default", "60", "{}", "synapse-dev"},
 		{"prod long 30 hours", "prod", "prod", "long", "1830", `{"release":"512","dry-run":false}`, "synapse-prod-long"},
-		{"long at the cap", "dev", "dev", "long", "4320", "{}", "synapse-dev-long"},
-		{"long over the cap", "dev", "dev", "long", "4321", "{}", ""},
+		{"long at the watchdog", "dev", "dev", "long", "1860", "{}", "synapse-dev-long"},
+		{"long past the watchdog", "dev", "dev", "long", "1861", "{}", ""},
+		{"long at the old cap, past the watchdog", "dev", "dev", "long", "4320", "{}", ""},
 		{"default over 8 hours", "dev", "dev", "default", "481", "{}", ""},
 		{"zero timeout", "dev", "dev", "default", "0", "{}", ""},
 		{"fractional timeout", "dev", "dev", "default", "1.5", "{}", ""},
@@ -370,18 +432,14 @@ func TestRunTaskCheck(t *testing.T) {
 		{"CONTEXT unset", "dev", "", "default", "60", "{}", ""},
 		{"unknown pool", "dev", "dev", "gpu", "60", "{}", ""},
 		{"environment with a space", "dev x", "dev x", "default", "60", "{}", ""},
+		{"environment without a file", "staging", "staging", "default", "60", "{}", ""},
 		{"parameters not an object", "dev", "dev", "default", "60", `["a"]`, ""},
 		{"parameter key with a space", "dev", "dev", "default", "60", `{"a b":"1"}`, ""},
 		{"parameters not JSON", "dev", "dev", "default", "60", `{`, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "output")
-			env := stepEnv(step)
-			env["ENVIRONMENT"], env["CONTEXT"], env["POOL"] = tc.env, tc.context, tc.pool
-			env["TIMEOUT_MINUTES"], env["PARAMETERS"], env["GITHUB_OUTPUT"] = tc.timeout, tc.params, out
-			res := runBash(t, script, t.TempDir(), "", env)
-			got := readOutputs(t, out)
+			res, got := runTaskCheck(t, script, base, envDir, tc.env, tc.context, tc.pool, tc.timeout, tc.params)
 			if tc.runsOn == "" {
 				if res.code == 0 || len(got) != 0 {
 					t.Errorf("accepted: exit %d, outputs %v", res.code, got)
@@ -398,6 +456,125 @@ func TestRunTaskCheck(t *testing.T) {
 				t.Errorf("outputs %v, want runs-on=%s timeout-minutes=%s", got, tc.runsOn, tc.timeout)
 			}
 		})
+	}
+}
+
+// TestRunTaskTimeoutFollowsTheWatchdog runs run-task's check step against fake
+// environment files: the longest timeout it accepts on a pool is
+// min(run-task's cap, maxRuntimeHours*60), with the config's defaults when the
+// file leaves maxRuntimeHours out, and a refusal names maxRuntimeHours and
+// how to raise it. A job the watchdog would kill never takes a runner.
+func TestRunTaskTimeoutFollowsTheWatchdog(t *testing.T) {
+	check := job(t, ownWorkflow(t, parseWorkflows(t), "run-task.yml"), "check")
+	step, script := stepRun(t, check, "Check the environment, pool and timeout")
+	base := stepEnv(step)
+	long := config.PoolKindLong
+	envs := []config.Environment{
+		{Name: "dev", Pools: []config.Pool{{Name: "default", Kind: config.PoolKindStandard, MaxRuntimeHours: 8}, {Name: "long", Kind: long, MaxRuntimeHours: 31}}},
+		{Name: "implicit", Pools: []config.Pool{{Name: "default"}, {Name: "long", Kind: long}}},
+		{Name: "short", Pools: []config.Pool{{Name: "default", MaxRuntimeHours: 2}, {Name: "long", Kind: long, MaxRuntimeHours: 40}}},
+		{Name: "widest", Pools: []config.Pool{{Name: "default", MaxRuntimeHours: 12}, {Name: "long", Kind: long, MaxRuntimeHours: 72}}},
+		{Name: "nolong", Pools: []config.Pool{{Name: "default"}}},
+	}
+	envDir := writeEnvironments(t, envs...)
+	// Spelt out rather than computed, so a change of the defaults or of the
+	// caps shows up here.
+	want := []struct {
+		env, pool string
+		limit     int // 0: no such pool
+		watchdog  bool
+	}{
+		{"dev", "default", 480, false},
+		{"dev", "long", 1860, true},
+		{"implicit", "default", 480, false},
+		{"implicit", "long", 1860, true},
+		{"short", "default", 120, true},
+		{"short", "long", 2400, true},
+		{"widest", "default", 480, false},
+		{"widest", "long", 4320, false},
+		{"nolong", "long", 0, false},
+	}
+	for _, w := range want {
+		t.Run(w.env+"/"+w.pool, func(t *testing.T) {
+			for _, e := range envs {
+				if limit, _ := poolTimeoutLimit(e, w.pool); e.Name == w.env && limit != w.limit {
+					t.Errorf("config gives a limit of %d, the table %d", limit, w.limit)
+				}
+			}
+			runsOn := "synapse-" + w.env
+			if w.pool == "long" {
+				runsOn += "-long"
+			}
+			if w.limit == 0 {
+				res, got := runTaskCheck(t, script, base, envDir, w.env, w.env, w.pool, "60", "{}")
+				if res.code == 0 || len(got) != 0 || !strings.Contains(res.stdout, "has no pool named "+w.pool) {
+					t.Errorf("a missing pool was accepted or not named: exit %d, %q", res.code, res.stdout)
+				}
+				return
+			}
+			res, got := runTaskCheck(t, script, base, envDir, w.env, w.env, w.pool, strconv.Itoa(w.limit), "{}")
+			if res.code != 0 || got["runs-on"] != runsOn || got["timeout-minutes"] != strconv.Itoa(w.limit) {
+				t.Errorf("timeout-minutes %d at the limit: exit %d, outputs %v: %s", w.limit, res.code, got, res.stdout)
+			}
+			res, got = runTaskCheck(t, script, base, envDir, w.env, w.env, w.pool, strconv.Itoa(w.limit+1), "{}")
+			if res.code == 0 || len(got) != 0 {
+				t.Fatalf("timeout-minutes %d over the limit accepted: %v", w.limit+1, got)
+			}
+			var says []string
+			switch {
+			case w.watchdog:
+				hours := strconv.Itoa(w.limit / 60)
+				says = []string{"maxRuntimeHours is " + hours, "environments/" + w.env + ".json", "raise maxRuntimeHours of pool " + w.pool, "deploy the runners"}
+				if w.pool == "default" {
+					says = append(says, "use pool: long")
+				}
+			case w.pool == "default":
+				says = []string{"use pool: long"}
+			default:
+				says = []string{"4320"}
+			}
+			for _, s := range says {
+				if !strings.Contains(res.stdout, s) {
+					t.Errorf("the refusal does not say %q: %s", s, res.stdout)
+				}
+			}
+		})
+	}
+
+	broken := map[string]string{
+		"zero":       `{"name":"zero","pools":[{"name":"long","kind":"long","maxRuntimeHours":0}]}`,
+		"fractional": `{"name":"fractional","pools":[{"name":"long","kind":"long","maxRuntimeHours":1.5}]}`,
+		"negative":   `{"name":"negative","pools":[{"name":"long","kind":"long","maxRuntimeHours":-1}]}`,
+		"nopools":    `{"name":"nopools"}`,
+		"notjson":    `{"name":`,
+	}
+	brokenDir := fakeEnvironments(t, broken)
+	for name := range broken {
+		t.Run("refuses a file with "+name, func(t *testing.T) {
+			res, got := runTaskCheck(t, script, base, brokenDir, name, name, "long", "60", "{}")
+			if res.code == 0 || len(got) != 0 || !strings.Contains(res.stdout, "::error") {
+				t.Errorf("accepted: exit %d, outputs %v: %s", res.code, got, res.stdout)
+			}
+		})
+	}
+
+	// The committed environments: the limit the step applies is the one config
+	// derives, for every environment and both pools.
+	committed := filepath.Join(repoRoot(t), config.DefaultDir)
+	for _, e := range environments(t) {
+		for _, pool := range []string{"default", "long"} {
+			limit, ok := poolTimeoutLimit(e, pool)
+			if !ok {
+				t.Errorf("%s has no %s pool", e.Name, pool)
+				continue
+			}
+			if res, _ := runTaskCheck(t, script, base, committed, e.Name, e.Name, pool, strconv.Itoa(limit), "{}"); res.code != 0 {
+				t.Errorf("%s %s: timeout-minutes %d refused: %s", e.Name, pool, limit, res.stdout)
+			}
+			if res, _ := runTaskCheck(t, script, base, committed, e.Name, e.Name, pool, strconv.Itoa(limit+1), "{}"); res.code == 0 {
+				t.Errorf("%s %s: timeout-minutes %d accepted", e.Name, pool, limit+1)
+			}
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/rhysd/actionlint"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 )
 
 const (
@@ -207,15 +209,20 @@ func TestNoExpressionsInScripts(t *testing.T) {
 
 // TestTimeoutsAreBounded: every job that runs steps has a timeout; a literal one
 // is at most 4320 minutes (360 on GitHub-hosted runners). run-task's timeout is
-// computed by its check job, whose limits are checked here and enforced by
-// TestRunTaskCheck.
+// computed by its check job, whose caps are checked here and whose use of the
+// pools' watchdogs TestRunTaskTimeoutFollowsTheWatchdog runs. A caller
+// example's timeout must fit the pool it asks for in its own environment.
 func TestTimeoutsAreBounded(t *testing.T) {
 	all := parseWorkflows(t)
+	envs := map[string]config.Environment{}
+	for _, e := range environments(t) {
+		envs[e.Name] = e
+	}
 	for _, p := range all {
 		for _, j := range jobsOf(p.WF) {
 			where := fmt.Sprintf("%s job %s", p.Path, str(j.ID))
 			if j.WorkflowCall != nil {
-				checkCallerTimeout(t, where, j.WorkflowCall)
+				checkCallerTimeout(t, where, envs, j.WorkflowCall)
 				continue
 			}
 			tm := j.TimeoutMinutes
@@ -248,8 +255,9 @@ func TestTimeoutsAreBounded(t *testing.T) {
 }
 
 // checkCallerTimeout checks the timeout a caller example passes to run-task
-// against the pool it asks for.
-func checkCallerTimeout(t testing.TB, where string, call *actionlint.WorkflowCall) {
+// against the pool it asks for, in the environment it names: at most the
+// pool's max-runtime watchdog and run-task's cap.
+func checkCallerTimeout(t testing.TB, where string, envs map[string]config.Environment, call *actionlint.WorkflowCall) {
 	t.Helper()
 	in := func(name string) string {
 		if v, ok := call.Inputs[name]; ok {
@@ -266,12 +274,22 @@ func checkCallerTimeout(t testing.TB, where string, call *actionlint.WorkflowCal
 		t.Errorf("%s: timeout-minutes %q is not a literal number of minutes", where, raw)
 		return
 	}
-	most := maxDefaultTimeoutMinutes
-	if in("pool") == "long" {
-		most = maxLongTimeoutMinutes
+	pool := in("pool")
+	if pool == "" {
+		pool = "default"
+	}
+	e, ok := envs[in("environment")]
+	if !ok {
+		t.Errorf("%s: environment %q is not configured in environments/", where, in("environment"))
+		return
+	}
+	most, ok := poolTimeoutLimit(e, pool)
+	if !ok {
+		t.Errorf("%s: environment %s has no pool %q", where, e.Name, pool)
+		return
 	}
 	if n <= 0 || n > most {
-		t.Errorf("%s: timeout-minutes %d is not within 1..%d for pool %q", where, n, most, in("pool"))
+		t.Errorf("%s: timeout-minutes %d is not within 1..%d for pool %q of %s (maxRuntimeHours and run-task's cap)", where, n, most, pool, e.Name)
 	}
 }
 
@@ -415,5 +433,49 @@ func TestRunTaskMasksTokenFirst(t *testing.T) {
 	}
 	for name := range task.Outputs {
 		t.Errorf("run-task.yml task job: has output %q; task jobs have no outputs that could carry the token", name)
+	}
+}
+
+// TestRunTaskCheckJobReadsOnlyEnvironments: run-task's check job may read
+// contents (to check out the environment files) and nothing else; its
+// checkout is of synapse-ops-core's environments/ only, at the core-ref input,
+// leaves no token behind, and comes before the step that reads the files.
+func TestRunTaskCheckJobReadsOnlyEnvironments(t *testing.T) {
+	wf := ownWorkflow(t, parseWorkflows(t), "run-task.yml")
+	check := job(t, wf, "check")
+	if check.Permissions == nil || len(check.Permissions.Scopes) != 1 || scope(check.Permissions, "contents") != "read" || check.Permissions.All != nil {
+		t.Error("run-task.yml check job: permissions must be exactly contents: read")
+	}
+	if len(check.Steps) == 0 || !strings.HasPrefix(stepUses(check.Steps[0]), "actions/checkout@") {
+		t.Fatal("run-task.yml check job: the first step must check out the environment files")
+	}
+	co := check.Steps[0]
+	for name, want := range map[string]string{
+		"repository":          "${{ inputs.core-repository }}",
+		"ref":                 "${{ inputs.core-ref }}",
+		"sparse-checkout":     "environments",
+		"persist-credentials": "false",
+	} {
+		if got := stepWith(co, name); got != want {
+			t.Errorf("run-task.yml check job checkout: %s is %q, want %q", name, got, want)
+		}
+	}
+	call, ok := wf.FindWorkflowCallEvent()
+	if !ok {
+		t.Fatal("run-task.yml is not a reusable workflow")
+	}
+	defaults := map[string]string{}
+	for _, in := range call.Inputs {
+		if in.Default != nil {
+			defaults[in.ID] = str(in.Default)
+		}
+	}
+	if defaults["core-repository"] != coreRepository || defaults["core-ref"] != "main" {
+		t.Errorf("run-task.yml: core-repository defaults to %q and core-ref to %q, want %s and main (the ref the examples call)",
+			defaults["core-repository"], defaults["core-ref"], coreRepository)
+	}
+	step, _ := stepRun(t, check, "Check the environment, pool and timeout")
+	if env := stepEnv(step); env["ENVIRONMENTS_DIR"] != config.DefaultDir {
+		t.Errorf("run-task.yml check step reads %q, want the checked-out %s", env["ENVIRONMENTS_DIR"], config.DefaultDir)
 	}
 }
