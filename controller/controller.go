@@ -37,6 +37,13 @@ const (
 	statePendingWait     = "Pending:Wait"
 	stateInService       = "InService"
 	stateTerminatingWait = "Terminating:Wait"
+	// An instance launched into the warm pool waits in the launch hook in this
+	// state. It only prepares itself and is stopped: it gets no JIT config until
+	// it leaves the pool for the group (and waits in Pending:Wait again).
+	stateWarmedPendingWait = "Warmed:Pending:Wait"
+	// A warm instance being terminated waits in the terminate hook here.
+	stateWarmedTerminatingWait = "Warmed:Terminating:Wait"
+	warmedPrefix               = "Warmed:"
 )
 
 // Options are the controller's dependencies. Every field except SNS and Now is required.
@@ -218,10 +225,15 @@ type instance struct {
 }
 
 type groupView struct {
-	name        string
-	arn         string
-	desired     int
-	instances   []*instance
+	name      string
+	arn       string
+	desired   int
+	instances []*instance
+	// warm are the warm pool's instances (DescribeWarmPool, when the group has
+	// a warm pool, and any Warmed:* instance a group listing shows). They are
+	// never runners: nothing that scales in, sweeps or counts runners sees them.
+	warm        []*instance
+	warmPool    bool // the group has a warm pool configured
 	tags        map[string]string
 	onDemandPct *int32 // nil: the group has no mixed instances policy
 }
@@ -258,7 +270,8 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 		if p == nil {
 			continue
 		}
-		v := &groupView{name: aws.ToString(g.AutoScalingGroupName), arn: aws.ToString(g.AutoScalingGroupARN), desired: int(aws.ToInt32(g.DesiredCapacity)), tags: map[string]string{}}
+		v := &groupView{name: aws.ToString(g.AutoScalingGroupName), arn: aws.ToString(g.AutoScalingGroupARN), desired: int(aws.ToInt32(g.DesiredCapacity)),
+			tags: map[string]string{}, warmPool: g.WarmPoolConfiguration != nil}
 		for _, t := range g.Tags {
 			v.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 		}
@@ -268,6 +281,10 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 		}
 		for _, gi := range g.Instances {
 			in := &instance{ID: aws.ToString(gi.InstanceId), Lifecycle: string(gi.LifecycleState), Healthy: !strings.EqualFold(aws.ToString(gi.HealthStatus), "Unhealthy"), Tags: map[string]string{}}
+			if strings.HasPrefix(in.Lifecycle, warmedPrefix) {
+				v.warm = append(v.warm, in) // not a runner, whatever lists it
+				continue
+			}
 			v.instances = append(v.instances, in)
 			ids = append(ids, in.ID)
 			byID[in.ID] = in
@@ -312,6 +329,42 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 		}
 	}
 	return views, nil
+}
+
+// describeWarm adds the group's warm pool instances to v.warm. Auto Scaling
+// lists them only through DescribeWarmPool.
+func (c *Controller) describeWarm(ctx context.Context, v *groupView) error {
+	var found []astypes.Instance
+	err := c.aws(ctx, "describe-warm-pool", func(ctx context.Context) error {
+		found = nil
+		in := &autoscaling.DescribeWarmPoolInput{AutoScalingGroupName: aws.String(v.name)}
+		for {
+			out, err := c.asg.DescribeWarmPool(ctx, in)
+			if err != nil {
+				return err
+			}
+			found = append(found, out.Instances...)
+			if out.NextToken == nil {
+				return nil
+			}
+			in.NextToken = out.NextToken
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("describe warm pool: %w", err)
+	}
+	have := map[string]bool{}
+	for _, in := range v.warm {
+		have[in.ID] = true
+	}
+	for _, wi := range found {
+		id := aws.ToString(wi.InstanceId)
+		if have[id] {
+			continue
+		}
+		v.warm = append(v.warm, &instance{ID: id, Lifecycle: string(wi.LifecycleState), Healthy: !strings.EqualFold(aws.ToString(wi.HealthStatus), "Unhealthy"), Tags: map[string]string{}})
+	}
+	return nil
 }
 
 func (c *Controller) accountID() string {
@@ -459,6 +512,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 			_ = c.ensureScaleSet(ctx, p)
 		}
 		if v := views[p]; v != nil {
+			c.reconcileWarm(ctx, p, v, false)
 			c.reconcilePool(ctx, p, v)
 		} else {
 			c.fail(p, "reconcile", fmt.Errorf("group %s not found", p.cfg.AutoScalingGroupName))
@@ -468,14 +522,45 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) reconcileOne(ctx context.Context, p *pool) {
+// reconcileOne reconciles one pool; warm asks for its warm pool to be
+// described even if the group describe did not show one (an event said so).
+func (c *Controller) reconcileOne(ctx context.Context, p *pool, warm bool) {
 	views, err := c.describe(ctx, []*pool{p})
 	if err != nil {
 		c.fail(p, "reconcile", err)
 		return
 	}
 	if v := views[p]; v != nil {
+		c.reconcileWarm(ctx, p, v, warm)
 		c.reconcilePool(ctx, p, v)
+	}
+}
+
+// reconcileWarm completes the hooks of the warm pool's instances. One entering
+// the pool is let through (CONTINUE) without a JIT config: its boot script only
+// prepares it before Auto Scaling stops it, and it is provisioned like any new
+// instance when it leaves the pool for the group. Left waiting, the launch hook
+// would time out to ABANDON and the pool would refill and abandon in a loop.
+// A warm instance being terminated never ran a job and is released. Must be
+// called with p.mu held.
+func (c *Controller) reconcileWarm(ctx context.Context, p *pool, v *groupView, force bool) {
+	if v.warmPool || force {
+		if err := c.describeWarm(ctx, v); err != nil {
+			c.fail(p, "describe-warm-pool", err)
+		}
+	}
+	for _, in := range v.warm {
+		switch in.Lifecycle {
+		case stateWarmedPendingWait:
+			if c.completeLaunch(ctx, p, v, in, "CONTINUE") {
+				in.Lifecycle = "Warmed:Pending:Proceed"
+				c.log.Info("warm pool instance continued without a runner config", "pool", p.cfg.Name, "instance_id", in.ID)
+			}
+		case stateWarmedTerminatingWait:
+			if p.cfg.TerminateHookName != "" {
+				c.release(ctx, p, in)
+			}
+		}
 	}
 }
 

@@ -103,6 +103,9 @@ type fakeGroup struct {
 	activities            []astypes.Activity
 	autoLaunch            bool
 	launchedSinceDescribe int
+	// warmPool gives the group a warm pool of stopped instances kept at warmMin.
+	warmPool bool
+	warmMin  int
 }
 
 type param struct {
@@ -144,6 +147,9 @@ type fakeAWS struct {
 	onTerminate func(id string)
 	// onSetDesired observes every SetDesiredCapacity (the benchmark's probe).
 	onSetDesired func(n int)
+	// listWarmInGroups makes DescribeAutoScalingGroups show warm pool
+	// instances too (the real API does not), to prove nothing treats them as runners.
+	listWarmInGroups bool
 }
 
 func newFakeAWS(now func() time.Time) *fakeAWS {
@@ -184,10 +190,31 @@ func (f *fakeAWS) launch(group string) string {
 	return id
 }
 
+// launchWarm adds an instance to a group's warm pool, waiting in the launch
+// hook as Auto Scaling does (the event says Origin EC2, Destination WarmPool).
+func (f *fakeAWS) launchWarm(group string) string {
+	id := f.launch(group)
+	f.inst[id].lifecycle = stateWarmedPendingWait
+	return id
+}
+
+func isWarm(in *fakeInstance) bool { return strings.HasPrefix(in.lifecycle, warmedPrefix) }
+
+// liveIn lists the group's running instances; warm pool instances are not in the group.
 func (f *fakeAWS) liveIn(group string) []*fakeInstance {
 	var out []*fakeInstance
 	for _, id := range f.order {
-		if in := f.inst[id]; in != nil && in.group == group && !strings.HasPrefix(in.lifecycle, "Terminat") {
+		if in := f.inst[id]; in != nil && in.group == group && !strings.HasPrefix(in.lifecycle, "Terminat") && !isWarm(in) {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (f *fakeAWS) warmIn(group string) []*fakeInstance {
+	var out []*fakeInstance
+	for _, id := range f.order {
+		if in := f.inst[id]; in != nil && in.group == group && isWarm(in) && !strings.HasPrefix(in.lifecycle, "Warmed:Terminat") {
 			out = append(out, in)
 		}
 	}
@@ -207,10 +234,30 @@ func (f *fakeAWS) Tick() []string {
 	for _, n := range names {
 		g := f.groups[n]
 		for g.autoLaunch && len(f.liveIn(n)) < g.desired {
+			// A scale-out takes a prepared, stopped warm instance first: it is
+			// started and waits in the launch hook again (Origin WarmPool,
+			// Destination AutoScalingGroup); EC2 resets its launch time.
+			if w := f.stoppedWarm(n); w != nil {
+				w.lifecycle, w.launch = statePendingWait, f.now()
+				ids = append(ids, w.id)
+				continue
+			}
 			ids = append(ids, f.launch(n))
+		}
+		for g.warmPool && len(f.warmIn(n)) < g.warmMin {
+			ids = append(ids, f.launchWarm(n))
 		}
 	}
 	return ids
+}
+
+func (f *fakeAWS) stoppedWarm(group string) *fakeInstance {
+	for _, in := range f.warmIn(group) {
+		if in.lifecycle == "Warmed:Stopped" {
+			return in
+		}
+	}
+	return nil
 }
 
 func (f *fakeAWS) removeInstance(id string) {
@@ -236,12 +283,16 @@ func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.D
 			DesiredCapacity:      aws.Int32(int32(g.desired)), MinSize: aws.Int32(int32(g.min)), MaxSize: aws.Int32(int32(g.max)),
 			MixedInstancesPolicy: &astypes.MixedInstancesPolicy{InstancesDistribution: &astypes.InstancesDistribution{OnDemandPercentageAboveBaseCapacity: aws.Int32(g.onDemandPct)}},
 		}
+		if g.warmPool {
+			ag.WarmPoolConfiguration = &astypes.WarmPoolConfiguration{MinSize: aws.Int32(int32(g.warmMin)), PoolState: astypes.WarmPoolStateStopped}
+			ag.WarmPoolSize = aws.Int32(int32(len(f.warmIn(n))))
+		}
 		for k, v := range g.tags {
 			ag.Tags = append(ag.Tags, astypes.TagDescription{Key: aws.String(k), Value: aws.String(v)})
 		}
 		for _, id := range f.order {
 			i := f.inst[id]
-			if i.group != n {
+			if i.group != n || (isWarm(i) && !f.listWarmInGroups) {
 				continue
 			}
 			health := "Healthy"
@@ -251,6 +302,33 @@ func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.D
 			ag.Instances = append(ag.Instances, astypes.Instance{InstanceId: aws.String(id), LifecycleState: astypes.LifecycleState(i.lifecycle), HealthStatus: aws.String(health), ProtectedFromScaleIn: aws.Bool(true)})
 		}
 		out.AutoScalingGroups = append(out.AutoScalingGroups, ag)
+	}
+	return out, nil
+}
+
+// DescribeWarmPool lists the warm pool's instances, which
+// DescribeAutoScalingGroups leaves out. A group without a warm pool answers
+// empty, without a configuration.
+func (f *fakeAWS) DescribeWarmPool(_ context.Context, in *autoscaling.DescribeWarmPoolInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeWarmPoolOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("DescribeWarmPool"); err != nil {
+		return nil, err
+	}
+	n := aws.ToString(in.AutoScalingGroupName)
+	g := f.groups[n]
+	if g == nil {
+		return nil, apiErr("ValidationError", "AutoScalingGroup name not found - "+n)
+	}
+	out := &autoscaling.DescribeWarmPoolOutput{}
+	if !g.warmPool {
+		return out, nil
+	}
+	out.WarmPoolConfiguration = &astypes.WarmPoolConfiguration{MinSize: aws.Int32(int32(g.warmMin)), PoolState: astypes.WarmPoolStateStopped}
+	for _, id := range f.order {
+		if i := f.inst[id]; i.group == n && isWarm(i) {
+			out.Instances = append(out.Instances, astypes.Instance{InstanceId: aws.String(id), LifecycleState: astypes.LifecycleState(i.lifecycle), HealthStatus: aws.String("Healthy")})
+		}
 	}
 	return out, nil
 }
@@ -293,14 +371,23 @@ func (f *fakeAWS) CompleteLifecycleAction(_ context.Context, in *autoscaling.Com
 	}
 	id := aws.ToString(in.InstanceId)
 	i := f.inst[id]
-	if i == nil || (i.lifecycle != statePendingWait && i.lifecycle != stateTerminatingWait) {
+	switch {
+	case i == nil:
+	case i.lifecycle == statePendingWait, i.lifecycle == stateTerminatingWait:
+	case i.lifecycle == stateWarmedPendingWait, i.lifecycle == stateWarmedTerminatingWait:
+	default:
+		i = nil
+	}
+	if i == nil {
 		return nil, apiErr("ValidationError", "No active Lifecycle Action found with instance ID "+id)
 	}
 	res := aws.ToString(in.LifecycleActionResult)
 	f.completed[id] = res
 	switch {
-	case i.lifecycle == stateTerminatingWait:
+	case i.lifecycle == stateTerminatingWait, i.lifecycle == stateWarmedTerminatingWait:
 		f.removeInstance(id)
+	case res == "CONTINUE" && i.lifecycle == stateWarmedPendingWait:
+		i.lifecycle = "Warmed:Stopped" // prepared, then stopped by the group
 	case res == "CONTINUE":
 		i.lifecycle = stateInService
 	default: // ABANDON: Auto Scaling terminates it and keeps the desired capacity

@@ -479,6 +479,82 @@ func TestFaults(t *testing.T) {
 			must(t, h.c.HandleEvent(context.Background(), ev) == nil && h.c.HandleEvent(context.Background(), ev) == nil, "event error")
 			must(t, h.gh.jits == 1 && h.aws.count("CompleteLifecycleAction") == 1, "jits %d completes %d", h.gh.jits, h.aws.count("CompleteLifecycleAction"))
 		}},
+		{"warm_pool_entry_event_continues_hook_without_jit", func(t *testing.T, h *harness) {
+			g := h.aws.groups["asg-long"]
+			g.warmPool, g.warmMin = true, 2
+			ids := h.aws.Tick() // the warm pool fills; the group itself stays at 0
+			must(t, len(ids) == 2 && h.lifecycle(ids[0]) == stateWarmedPendingWait, "warm launch %v", ids)
+			for _, id := range ids {
+				must(t, h.c.HandleEvent(context.Background(), lifecycleEvent(EventLaunch, "asg-long", id, "EC2", "WarmPool")) == nil, "event")
+			}
+			for _, id := range ids {
+				must(t, h.aws.completed[id] == "CONTINUE" && h.lifecycle(id) == "Warmed:Stopped", "warm instance %s: %q %s", id, h.aws.completed[id], h.lifecycle(id))
+			}
+			must(t, h.gh.jits == 0 && len(h.aws.params) == 0, "JIT minted for a warm instance: jits %d params %d", h.gh.jits, len(h.aws.params))
+			must(t, h.aws.count("DescribeWarmPool") >= 1 && h.desired("asg-long") == 0, "describe-warm %d desired %d", h.aws.count("DescribeWarmPool"), h.desired("asg-long"))
+		}},
+		{"warm_pool_entry_found_by_reconcile_when_event_lost", func(t *testing.T, h *harness) {
+			g := h.aws.groups["asg-long"]
+			g.warmPool, g.warmMin = true, 1
+			id := h.aws.Tick()[0]
+			h.reconcile()
+			must(t, h.aws.completed[id] == "CONTINUE" && h.lifecycle(id) == "Warmed:Stopped" && h.gh.jits == 0, "hook %q state %s jits %d", h.aws.completed[id], h.lifecycle(id), h.gh.jits)
+			// Groups without a warm pool cost no DescribeWarmPool call.
+			must(t, h.aws.count("DescribeWarmPool") == 1, "describe-warm %d", h.aws.count("DescribeWarmPool"))
+		}},
+		{"warm_instance_leaving_pool_is_provisioned", func(t *testing.T, h *harness) {
+			g := h.aws.groups["asg-long"]
+			g.warmPool, g.warmMin = true, 1
+			warm := h.aws.Tick()[0]
+			h.reconcile()
+			must(t, h.lifecycle(warm) == "Warmed:Stopped", "not warmed: %s", h.lifecycle(warm))
+			h.demand("long", 1)
+			ids := h.aws.Tick() // the warm instance joins the group; the pool refills
+			must(t, len(ids) == 2 && ids[0] == warm && h.lifecycle(warm) == statePendingWait, "tick %v state %s", ids, h.lifecycle(warm))
+			must(t, h.c.HandleEvent(context.Background(), lifecycleEvent(EventLaunch, "asg-long", warm, "WarmPool", "AutoScalingGroup")) == nil, "event")
+			p := h.aws.params[pfx+warm]
+			must(t, p.value == "fake-jit-"+warm && p.tags[settings.TagJitInstanceArn] != "", "no JIT config for the instance leaving the pool: %+v", p)
+			must(t, h.aws.completed[warm] == "CONTINUE" && h.lifecycle(warm) == stateInService && h.gh.jits == 1, "state %s jits %d", h.lifecycle(warm), h.gh.jits)
+			must(t, h.lifecycle(ids[1]) == "Warmed:Stopped", "refill not warmed: %s", h.lifecycle(ids[1]))
+		}},
+		{"late_warm_pool_event_never_continues_a_group_instance_without_jit", func(t *testing.T, h *harness) {
+			g := h.aws.groups["asg-long"]
+			g.warmPool, g.warmMin = true, 1
+			warm := h.aws.Tick()[0]
+			h.aws.mu.Lock()
+			h.aws.inst[warm].lifecycle = statePendingWait // already on its way into the group
+			h.aws.mu.Unlock()
+			g.desired = 1
+			must(t, h.c.HandleEvent(context.Background(), lifecycleEvent(EventLaunch, "asg-long", warm, "EC2", "WarmPool")) == nil, "event")
+			must(t, h.gh.jits == 1 && h.aws.params[pfx+warm].value != "" && h.lifecycle(warm) == stateInService, "group instance continued without a config: jits %d", h.gh.jits)
+		}},
+		{"warm_instance_terminating_released", func(t *testing.T, h *harness) {
+			g := h.aws.groups["asg-long"]
+			g.warmPool, g.warmMin = true, 1
+			warm := h.aws.Tick()[0]
+			h.aws.mu.Lock()
+			h.aws.inst[warm].lifecycle = stateWarmedTerminatingWait
+			h.aws.mu.Unlock()
+			must(t, h.c.HandleEvent(context.Background(), lifecycleEvent(EventTerminate, "asg-long", warm, "WarmPool", "EC2")) == nil, "event")
+			must(t, h.lifecycle(warm) == "gone" && h.aws.completed[warm] == "CONTINUE", "warm termination held: %s", h.lifecycle(warm))
+		}},
+		{"describe_warm_pool_failure_still_reconciles_group", func(t *testing.T, h *harness) {
+			g := h.aws.groups["asg-long"]
+			g.warmPool, g.warmMin = true, 1
+			h.aws.failAlways("DescribeWarmPool", apiErr("AccessDenied", "not authorized to perform: autoscaling:DescribeWarmPool"))
+			h.tolerate = true
+			h.demand("long", 1)
+			ids := h.aws.Tick()
+			h.reconcile()
+			must(t, strings.Contains(h.logs.String(), `"op":"describe-warm-pool"`), "failure not logged")
+			var group string
+			for _, id := range ids {
+				if h.lifecycle(id) != stateWarmedPendingWait {
+					group = id
+				}
+			}
+			must(t, group != "" && h.lifecycle(group) == stateInService, "group instance not provisioned when the warm pool describe fails")
+		}},
 		{"unreadable_event_dropped", func(t *testing.T, h *harness) {
 			must(t, errors.Is(h.c.HandleEvent(context.Background(), "not json"), ErrBadEvent), "bad event not classified")
 			must(t, h.c.HandleEvent(context.Background(), `{"detail-type":"EC2 Instance-launch Lifecycle Action","detail":{"AutoScalingGroupName":"someone-else"}}`) == nil, "foreign group")
@@ -524,6 +600,18 @@ func TestFaults(t *testing.T) {
 	if len(cases) < 30 {
 		t.Fatalf("only %d fault scenarios", len(cases))
 	}
+}
+
+// lifecycleEvent is an EventBridge lifecycle action as the queue delivers it,
+// with the warm pool's Origin and Destination fields.
+func lifecycleEvent(detailType, group, id, origin, destination string) string {
+	transition := "autoscaling:EC2_INSTANCE_LAUNCHING"
+	if detailType == EventTerminate {
+		transition = "autoscaling:EC2_INSTANCE_TERMINATING"
+	}
+	return `{"version":"0","detail-type":"` + detailType + `","source":"aws.autoscaling","detail":{"LifecycleActionToken":"00000000-0000-4000-8000-000000000000",` +
+		`"AutoScalingGroupName":"` + group + `","LifecycleHookName":"launch","EC2InstanceId":"` + id + `","LifecycleTransition":"` + transition + `",` +
+		`"Origin":"` + origin + `","Destination":"` + destination + `"}}`
 }
 
 // restartSame2 checks that a failed scale set creation leaves the pool without

@@ -19,7 +19,9 @@ import (
 //     unless that job has run past its pool's maximum runtime (counted from
 //     the job's start, not the instance's launch), and
 //   - once demand is gone, every run converges to zero instances, zero runner
-//     registrations and zero JIT configs.
+//     registrations and zero JIT configs; in the runs whose long pool has a
+//     warm pool, its instances end prepared and stopped (none left waiting in
+//     the launch hook, none ever given a JIT config while warm).
 func TestPropertyRandomInterleavings(t *testing.T) {
 	seeds := 200
 	if testing.Short() {
@@ -48,6 +50,11 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	h := newHarness(t)
 	h.tolerate = true
+	warmPool := seed%3 == 0
+	if warmPool {
+		g := h.aws.groups["asg-long"]
+		g.warmPool, g.warmMin = true, 1
+	}
 	ctx := context.Background()
 	pools := []string{"default", "long"}
 	groupOf := map[string]string{"default": "asg-default", "long": "asg-long"}
@@ -220,6 +227,15 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 		case 12:
 			failures[rng.IntN(len(failures))]()
 		}
+		if warmPool {
+			h.aws.mu.Lock()
+			for _, w := range h.aws.warmIn("asg-long") {
+				if _, ok := h.aws.params[h.c.s.JitParameterPrefix+w.id]; ok {
+					t.Errorf("seed %d: warm instance %s (%s) has a JIT config", seed, w.id, w.lifecycle)
+				}
+			}
+			h.aws.mu.Unlock()
+		}
 	}
 
 	// Demand goes away: every job ends, every message arrives, faults stop.
@@ -244,12 +260,18 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 	defer h.aws.mu.Unlock()
 	h.gh.mu.Lock()
 	defer h.gh.mu.Unlock()
-	if len(h.aws.inst) != 0 || len(h.gh.runners) != 0 || len(h.aws.params) != 0 {
-		states := map[string]string{}
-		for id, i := range h.aws.inst {
-			states[id] = i.lifecycle
+	states := map[string]string{}
+	for id, i := range h.aws.inst {
+		if isWarm(i) && i.lifecycle == "Warmed:Stopped" {
+			continue // the warm pool's standing capacity, prepared and stopped
 		}
+		states[id] = i.lifecycle
+	}
+	if len(states) != 0 || len(h.gh.runners) != 0 || len(h.aws.params) != 0 {
 		t.Fatalf("seed %d did not converge: instances %v registrations %d configs %d", seed, states, len(h.gh.runners), len(h.aws.params))
+	}
+	if warmPool && len(h.aws.warmIn("asg-long")) != 1 {
+		t.Fatalf("seed %d: warm pool holds %d instances, want 1", seed, len(h.aws.warmIn("asg-long")))
 	}
 	return jobN, removals
 }

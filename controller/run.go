@@ -127,7 +127,15 @@ type lifecycleDetail struct {
 	AutoScalingGroupName string `json:"AutoScalingGroupName"`
 	EC2InstanceID        string `json:"EC2InstanceId"`
 	LifecycleTransition  string `json:"LifecycleTransition"`
+	// Origin and Destination say where the instance comes from and goes to:
+	// EC2, AutoScalingGroup or WarmPool.
+	Origin      string `json:"Origin"`
+	Destination string `json:"Destination"`
 }
+
+// warmPoolPlace is the Origin or Destination of a lifecycle event for an
+// instance entering or leaving the warm pool.
+const warmPoolPlace = "WarmPool"
 
 type spotDetail struct {
 	InstanceID string `json:"instance-id"`
@@ -163,7 +171,11 @@ func (c *Controller) HandleEvent(ctx context.Context, body string) error {
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		c.reconcileOne(ctx, p)
+		// An instance entering or leaving the warm pool: describe the pool even
+		// if the group describe does not show one yet. What is done to the
+		// instance follows its state as described, not the event, so a late
+		// event cannot let a group instance through without a config.
+		c.reconcileOne(ctx, p, d.Origin == warmPoolPlace || d.Destination == warmPoolPlace)
 		return nil
 	case EventInterruption:
 		var d spotDetail
