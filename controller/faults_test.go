@@ -555,6 +555,37 @@ func TestFaults(t *testing.T) {
 			}
 			must(t, group != "" && h.lifecycle(group) == stateInService, "group instance not provisioned when the warm pool describe fails")
 		}},
+		{"warm_instances_never_swept_scaled_in_or_counted", func(t *testing.T, h *harness) {
+			for _, listed := range []bool{false, true} { // true: a listing that shows Warmed:* instances in the group
+				h := newHarness(t)
+				h.aws.listWarmInGroups = listed
+				runner := h.provisioned("long", 1)[0] // an idle group instance beside the warm ones
+				h.boot(runner)
+				g := h.aws.groups["asg-long"]
+				g.warmPool, g.warmMin = true, 3
+				h.aws.mu.Lock()
+				var warm []string
+				for _, st := range []string{"Warmed:Stopped", "Warmed:Running", "Warmed:Hibernated"} {
+					id := h.aws.launchWarm("asg-long")
+					h.aws.inst[id].lifecycle = st
+					warm = append(warm, id)
+				}
+				h.aws.inst[warm[1]].healthy = false
+				h.aws.mu.Unlock()
+				h.demand("long", 0)             // scale-in: only the group's idle runner goes
+				h.clock.Advance(48 * time.Hour) // far past boot grace, no-job timeout, max runtime
+				h.reconcile()
+				h.sweep()
+				must(t, slices.Equal(h.terminatedIDs(), []string{runner}), "listed %v: terminated %v", listed, h.terminatedIDs())
+				for _, id := range warm {
+					must(t, isWarm(h.aws.inst[id]) && h.aws.completed[id] == "", "listed %v: warm instance %s touched: %s %q", listed, id, h.lifecycle(id), h.aws.completed[id])
+				}
+				must(t, h.desired("asg-long") == 0 && len(h.aws.published) == 0, "listed %v: desired %d published %d", listed, h.desired("asg-long"), len(h.aws.published))
+				must(t, strings.Contains(h.metrics.String(), `"`+MetricIdleRunners+`":0`) && !strings.Contains(h.metrics.String(), `"`+MetricIdleRunners+`":3`), "listed %v: warm instances counted as idle runners", listed)
+				// Demand for one runner raises the group by one: warm instances are not capacity.
+				must(t, h.demand("long", 1) == 1, "listed %v: warm instances counted as live", listed)
+			}
+		}},
 		{"unreadable_event_dropped", func(t *testing.T, h *harness) {
 			must(t, errors.Is(h.c.HandleEvent(context.Background(), "not json"), ErrBadEvent), "bad event not classified")
 			must(t, h.c.HandleEvent(context.Background(), `{"detail-type":"EC2 Instance-launch Lifecycle Action","detail":{"AutoScalingGroupName":"someone-else"}}`) == nil, "foreign group")
