@@ -25,9 +25,14 @@ const (
 	// that ARN may read or delete it.
 	TagJitInstanceArn = "synapse-ops-runners:instance-arn"
 	// TagJobStarted is the instance's own marker, set by the runner's job-started
-	// hook. An instance carrying it is never removed for being idle. It can only
+	// hook (value: the RFC 3339 time the job started). An instance carrying it is never removed for being idle. It can only
 	// make the controller more careful, never cause a termination.
 	TagJobStarted = "synapse-ops-runners:job-started"
+	// TagWarmReady is set by an instance entering a warm pool once it has
+	// installed everything (value: RFC 3339 time). The controller continues the
+	// warm instance's launch hook only then, because the group stops the
+	// instance as soon as the hook is continued.
+	TagWarmReady = "synapse-ops-runners:warm-ready"
 	// TagJobCompleted is set by the controller on an instance when the scale set
 	// reports its job completed (value: RFC 3339 time). It survives a controller
 	// restart, so a finished instance is not mistaken for a busy one.
