@@ -240,7 +240,9 @@ type Pool struct {
 	Max     int `json:"max"`
 	MinIdle int `json:"minIdle,omitempty"`
 
-	// WarmPool keeps stopped, pre-booted instances for faster starts.
+	// WarmPoolSize keeps this many stopped, pre-installed instances for faster
+	// starts. Auto Scaling allows warm pools only for on-demand groups of one
+	// instance type, so it requires spot false and a single instance type.
 	//
 	// Default: 0 (no warm pool)
 	WarmPoolSize int `json:"warmPoolSize,omitempty"`

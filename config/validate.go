@@ -273,6 +273,14 @@ func (e Environment) validatePools(p *problems) {
 		if pool.WarmPoolSize < 0 || pool.WarmPoolSize > pool.Max {
 			p.add(f("warmPoolSize"), "%d is outside 0..max (%d); keep the warm pool at most max", pool.WarmPoolSize, pool.Max)
 		}
+		// Auto Scaling refuses a warm pool on a group with spot or a mixed
+		// instances policy, so such a pool launches one on-demand type.
+		if pool.WarmPoolSize > 0 && pool.Spot {
+			p.add(f("warmPoolSize"), "a warm pool cannot hold spot instances (an Auto Scaling limit); set spot to false or warmPoolSize to 0")
+		}
+		if pool.WarmPoolSize > 0 && len(pool.InstanceTypes) > 1 {
+			p.add(f("instanceTypes"), "a pool with a warm pool launches a single instance type (Auto Scaling refuses warm pools with mixed instances); keep one type or set warmPoolSize to 0")
+		}
 		if pool.OnDemandBaseCapacity < 0 || pool.OnDemandBaseCapacity > pool.Max {
 			p.add(f("onDemandBaseCapacity"), "%d is outside 0..max (%d)", pool.OnDemandBaseCapacity, pool.Max)
 		}

@@ -116,6 +116,22 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 			want:   `dev: pools[1].warmPoolSize: 4 is outside 0..max (3); keep the warm pool at most max`,
 		},
 		{
+			name: "GivenWarmPoolOnASpotPool_WhenValidated_ThenSpotRefused",
+			mutate: func(e *config.Environment) {
+				e.Pools[0].WarmPoolSize = 2
+				e.Pools[0].InstanceTypes = e.Pools[0].InstanceTypes[:1]
+			},
+			want: `dev: pools[0].warmPoolSize: a warm pool cannot hold spot instances (an Auto Scaling limit); set spot to false or warmPoolSize to 0`,
+		},
+		{
+			name: "GivenWarmPoolWithSeveralTypes_WhenValidated_ThenOneTypeRequired",
+			mutate: func(e *config.Environment) {
+				e.Pools[1].WarmPoolSize = 1
+				e.Pools[1].InstanceTypes = []string{"m7g.large", "m6g.large"}
+			},
+			want: `dev: pools[1].instanceTypes: a pool with a warm pool launches a single instance type (Auto Scaling refuses warm pools with mixed instances); keep one type or set warmPoolSize to 0`,
+		},
+		{
 			name:   "GivenNoInstanceTypes_WhenValidated_ThenInstanceTypesMissing",
 			mutate: func(e *config.Environment) { e.Pools[0].InstanceTypes = nil },
 			want:   `dev: pools[0].instanceTypes: empty; list at least one arm64 instance type, for example ["m7g.large"]`,

@@ -361,6 +361,7 @@ func TestGivenTheRunnerRole_ThenItIsScopedToItsOwnFleetAndCannotReadTheGitHubCre
 			`"sts:AssumeRole","Effect":"Allow","Resource":"` + e.DeploymentRoleArn,
 			`"autoscaling:ResourceTag/` + settings.TagEnvironment + `":"` + env + `"`,
 			"parameter" + e.JitParameterPrefix() + "*",
+			`"aws:TagKeys":["` + settings.TagJobStarted + `","` + settings.TagWarmReady + `"]`,
 		} {
 			if !strings.Contains(runner, want) {
 				t.Errorf("%s: runner policy lacks %s\n%s", env, want, runner)

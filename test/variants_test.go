@@ -1,6 +1,7 @@
 package test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,7 +94,8 @@ func TestGivenAnAmiIdAndAWarmPool_ThenPoolsUseThatImageAndKeepStoppedInstances(t
 	s := variant(t, func(e *envConfig) {
 		e.Runner.AmiID = "ami-0123456789abcdef0"
 		e.Runner.AmiSsmParameter = ""
-		e.Pools[0].WarmPoolSize = 2
+		e.Pools[1].WarmPoolSize = 2
+		e.Pools[1].InstanceTypes = []string{"m7g.large"}
 	})
 	found := false
 	for _, lt := range s.resources("dev", "AWS::EC2::LaunchTemplate") {
@@ -108,4 +110,20 @@ func TestGivenAnAmiIdAndAWarmPool_ThenPoolsUseThatImageAndKeepStoppedInstances(t
 		"MinSize":   2,
 		"PoolState": "Stopped",
 	})
+	// Auto Scaling refuses warm pools with a mixed instances policy.
+	for _, g := range s.resources("dev", "AWS::AutoScaling::AutoScalingGroup") {
+		if props(g)["AutoScalingGroupName"] != "synapse-ops-runners-dev-long" {
+			continue
+		}
+		if props(g)["MixedInstancesPolicy"] != nil || props(g)["LaunchTemplate"] == nil {
+			t.Errorf("warm-pool group launches through %v, want a plain launch template", props(g))
+		}
+	}
+	var types []any
+	for _, lt := range s.resources("dev", "AWS::EC2::LaunchTemplate") {
+		types = append(types, props(lt)["LaunchTemplateData"].(map[string]any)["InstanceType"])
+	}
+	if !slices.Contains(types, any("m7g.large")) {
+		t.Errorf("no launch template names the warm pool's instance type: %v", types)
+	}
 }

@@ -10,7 +10,7 @@ set -euo pipefail
 
 : "${AWS_REGION:?}" "${FLEET_ENV:?}" "${POOL_NAME:?}" "${ASG_NAME:?}" "${JIT_PARAMETER_PREFIX:?}"
 : "${LOG_GROUP:?}" "${RUNNER_VERSION:?}" "${RUNNER_SHA256:?}" "${PACKAGES:?}" "${JIT_WAIT_SECONDS:?}"
-: "${DEPLOYMENT_ROLE_ARN:?}" "${JOB_STARTED_TAG:?}"
+: "${DEPLOYMENT_ROLE_ARN:?}" "${JOB_STARTED_TAG:?}" "${WARM_READY_TAG:?}"
 
 RUNNER_USER=runner
 RUNNER_HOME=/home/${RUNNER_USER}
@@ -175,9 +175,13 @@ main() {
   local target_state
   target_state=$(imds autoscaling/target-lifecycle-state || true)
   if [[ "${target_state}" == Warmed:* ]]; then
-    # Entering the warm pool: prepare, then let the group stop the instance.
+    # Entering the warm pool: prepare, then tell the controller, which only
+    # then lets the group stop the instance (a stop mid-install would leave it
+    # half prepared). systemd runs this script again when it leaves the pool.
     trap - EXIT
     install_once
+    aws ec2 create-tags --resources "${INSTANCE_ID}" \
+      --tags "Key=${WARM_READY_TAG},Value=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     log "prepared for the warm pool (${target_state})"
     return 0
   fi

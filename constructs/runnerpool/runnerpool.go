@@ -92,13 +92,21 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		})
 	}
 
-	lt := hardened.NewLaunchTemplate(this, "LaunchTemplate", hardened.Props{
+	// Auto Scaling refuses a warm pool on a group with a mixed instances policy,
+	// so a warm-pool pool (on-demand, one type: config enforces it) launches
+	// straight from a template that names its type.
+	warm := pool.WarmPoolSize > 0
+	ltProps := hardened.Props{
 		MachineImage:  image,
 		UserData:      userData,
 		Role:          props.Role,
 		SecurityGroup: props.SecurityGroup,
 		VolumeSizeGiB: pool.VolumeSizeGiB,
-	})
+	}
+	if warm {
+		ltProps.InstanceType = pool.InstanceTypes[0]
+	}
+	lt := hardened.NewLaunchTemplate(this, "LaunchTemplate", ltProps)
 
 	var overrides []*awsautoscaling.LaunchTemplateOverrides
 	for _, it := range pool.InstanceTypes {
@@ -118,13 +126,8 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		AutoScalingGroupName: jsii.String(props.AutoScalingGroupName),
 		Vpc:                  props.Vpc,
 		VpcSubnets:           props.Subnets,
-		MixedInstancesPolicy: &awsautoscaling.MixedInstancesPolicy{
-			LaunchTemplate:          lt,
-			LaunchTemplateOverrides: &overrides,
-			InstancesDistribution:   distribution,
-		},
-		MinCapacity: jsii.Number(float64(pool.Min)),
-		MaxCapacity: jsii.Number(float64(pool.Max)),
+		MinCapacity:          jsii.Number(float64(pool.Min)),
+		MaxCapacity:          jsii.Number(float64(pool.Max)),
 		// The controller owns desired capacity; a deploy must not reset it.
 		// A runner with a job must never be chosen for scale-in.
 		NewInstancesProtectedFromScaleIn: jsii.Bool(true),
@@ -132,6 +135,15 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		CapacityRebalance: jsii.Bool(false),
 		GroupMetrics:      &[]awsautoscaling.GroupMetrics{awsautoscaling.GroupMetrics_All()},
 		HealthChecks:      awsautoscaling.HealthChecks_Ec2(&awsautoscaling.Ec2HealthChecksOptions{GracePeriod: awscdk.Duration_Minutes(jsii.Number(float64(pool.BootGraceMinutes)))}),
+	}
+	if warm {
+		asgProps.LaunchTemplate = lt
+	} else {
+		asgProps.MixedInstancesPolicy = &awsautoscaling.MixedInstancesPolicy{
+			LaunchTemplate:          lt,
+			LaunchTemplateOverrides: &overrides,
+			InstancesDistribution:   distribution,
+		}
 	}
 	if pool.MaxInstanceLifetimeHours > 0 && !pool.IsLong() {
 		asgProps.MaxInstanceLifetime = awscdk.Duration_Hours(jsii.Number(float64(pool.MaxInstanceLifetimeHours)))
@@ -227,6 +239,7 @@ func UserData(props Props) string {
 		{"PACKAGES", strings.Join(packages, " ")},
 		{"DEPLOYMENT_ROLE_ARN", props.DeploymentRoleArn},
 		{"JOB_STARTED_TAG", settings.TagJobStarted},
+		{"WARM_READY_TAG", settings.TagWarmReady},
 	}
 	var b strings.Builder
 	b.WriteString("#!/bin/bash\n")

@@ -79,6 +79,7 @@ func TestGivenTheBootScript_ThenItNeverPrintsTheJitConfigAndAlwaysLeavesTheGroup
 		"shutdown -h",
 		`aws ssm delete-parameter --name "${name}"`,
 		"sha256sum --check --strict",
+		`--tags "Key=${WARM_READY_TAG}`,
 	} {
 		if !strings.Contains(bootScript, want) {
 			t.Errorf("boot script lacks %q", want)

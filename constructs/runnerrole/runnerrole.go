@@ -129,15 +129,17 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 			"StringEquals": map[string]any{"autoscaling:ResourceTag/" + settings.TagEnvironment: props.EnvironmentName},
 		})
 
-	// The job-started marker: only that one tag key, only on this fleet's instances.
+	// The instance's own markers (job started; prepared for the warm pool): only
+	// those tag keys, only on this fleet's instances. Either can only make the
+	// controller wait or protect, never remove anyone.
 	instanceArn := stack.FormatArn(&awscdk.ArnComponents{
 		Service:      jsii.String("ec2"),
 		Resource:     jsii.String("instance"),
 		ResourceName: jsii.String("*"),
 	})
-	add("MarkOwnInstanceBusy", []string{"ec2:CreateTags"}, []*string{instanceArn}, map[string]any{
+	add("MarkOwnInstance", []string{"ec2:CreateTags"}, []*string{instanceArn}, map[string]any{
 		"StringEquals":              map[string]any{"aws:ResourceTag/" + settings.TagEnvironment: props.EnvironmentName},
-		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStarted}},
+		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStarted, settings.TagWarmReady}},
 	})
 
 	return &RunnerRole{Construct: this, Role: role}
