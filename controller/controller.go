@@ -30,6 +30,15 @@ const (
 	// DoneGrace is how long an instance whose job completed may take to remove
 	// itself before the sweeper does it.
 	DoneGrace = 5 * time.Minute
+	// WarmHeartbeatEvery is the longest gap between two heartbeats on the
+	// launch hook of an instance preparing itself for the warm pool. The
+	// hook's heartbeat timeout is the pool's boot grace, so the gap is also
+	// kept to a third of that (see warmHeartbeatEvery).
+	WarmHeartbeatEvery = 5 * time.Minute
+	// MinWarmReadyLimit is the shortest time an instance entering the warm
+	// pool is given to tag itself ready before its launch is abandoned; the
+	// limit is max(2 x bootGraceMinutes, this).
+	MinWarmReadyLimit = 30 * time.Minute
 )
 
 // Auto Scaling lifecycle states the controller acts on.
@@ -38,8 +47,9 @@ const (
 	stateInService       = "InService"
 	stateTerminatingWait = "Terminating:Wait"
 	// An instance launched into the warm pool waits in the launch hook in this
-	// state. It only prepares itself and is stopped: it gets no JIT config until
-	// it leaves the pool for the group (and waits in Pending:Wait again).
+	// state. It only prepares itself, tags itself settings.TagWarmReady, and
+	// is stopped once the hook is continued: it gets no JIT config until it
+	// leaves the pool for the group (and waits in Pending:Wait again).
 	stateWarmedPendingWait = "Warmed:Pending:Wait"
 	// A warm instance being terminated waits in the terminate hook here.
 	stateWarmedTerminatingWait = "Warmed:Terminating:Wait"
@@ -97,6 +107,10 @@ type pool struct {
 	assigned   int
 	known      bool // a statistics message has been seen since start
 	iscSeen    time.Time
+	// warmBeat is when the controller last recorded a heartbeat on the launch
+	// hook of each instance preparing itself for the warm pool. Losing it in a
+	// restart costs at most one early heartbeat: the launch time stands in.
+	warmBeat map[string]time.Time
 }
 
 type jobState struct {
@@ -133,7 +147,7 @@ func New(o Options) (*Controller, error) {
 		interrupted: map[string]time.Time{}, account: o.Settings.Account,
 	}
 	for _, pc := range o.Settings.Pools {
-		p := &pool{cfg: pc, iscSeen: c.started.Add(-15 * time.Minute)}
+		p := &pool{cfg: pc, iscSeen: c.started.Add(-15 * time.Minute), warmBeat: map[string]time.Time{}}
 		c.pools = append(c.pools, p)
 		c.byGroup[pc.AutoScalingGroupName] = p
 	}
@@ -263,7 +277,6 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 		return nil, fmt.Errorf("describe groups: %w", err)
 	}
 	views := map[*pool]*groupView{}
-	var ids []string
 	byID := map[string]*instance{}
 	for _, g := range groups {
 		p := c.byGroup[aws.ToString(g.AutoScalingGroupName)]
@@ -286,7 +299,6 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 				continue
 			}
 			v.instances = append(v.instances, in)
-			ids = append(ids, in.ID)
 			byID[in.ID] = in
 		}
 		views[p] = v
@@ -294,6 +306,21 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 			c.setAccount(accountFromArn(v.arn))
 		}
 	}
+	if err := c.describeInstances(ctx, byID); err != nil {
+		return nil, err
+	}
+	return views, nil
+}
+
+// describeInstances fills in the launch time and tags of the instances in
+// byID from EC2. One not visible in EC2 yet is treated as just launched,
+// never as old.
+func (c *Controller) describeInstances(ctx context.Context, byID map[string]*instance) error {
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	for chunk := range slices.Chunk(ids, 200) {
 		err := c.aws(ctx, "describe-instances", func(ctx context.Context) error {
 			in := &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("instance-id"), Values: chunk}}}
@@ -319,16 +346,15 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 			}
 		})
 		if err != nil {
-			return nil, fmt.Errorf("describe instances: %w", err)
+			return fmt.Errorf("describe instances: %w", err)
 		}
 	}
 	for _, in := range byID {
 		if in.Launch.IsZero() {
-			// Not visible in EC2 yet: treat it as just launched, never as old.
 			in.Launch = c.now()
 		}
 	}
-	return views, nil
+	return nil
 }
 
 // describeWarm adds the group's warm pool instances to v.warm. Auto Scaling
@@ -536,32 +562,109 @@ func (c *Controller) reconcileOne(ctx context.Context, p *pool, warm bool) {
 	}
 }
 
-// reconcileWarm completes the hooks of the warm pool's instances. One entering
-// the pool is let through (CONTINUE) without a JIT config: its boot script only
-// prepares it before Auto Scaling stops it, and it is provisioned like any new
-// instance when it leaves the pool for the group. Left waiting, the launch hook
-// would time out to ABANDON and the pool would refill and abandon in a loop.
-// A warm instance being terminated never ran a job and is released. Must be
-// called with p.mu held.
+// reconcileWarm completes the hooks of the warm pool's instances. Auto Scaling
+// stops an instance entering the pool as soon as its launch hook is continued,
+// whatever its boot script is doing, so the hook is continued (CONTINUE,
+// without a JIT config) only once the instance has tagged itself
+// settings.TagWarmReady after installing everything. Until then the hook is
+// kept alive with heartbeats (its heartbeat timeout is the pool's boot grace),
+// and an instance still not ready warmReadyLimit after its launch is abandoned
+// (Auto Scaling terminates it and the pool launches another). Every decision
+// is taken from AWS state (the tag, the EC2 launch time), so a restarted
+// controller picks up where the last one stopped. It is provisioned like any
+// new instance when it leaves the pool for the group. A warm instance being
+// terminated never ran a job and is released. Must be called with p.mu held.
 func (c *Controller) reconcileWarm(ctx context.Context, p *pool, v *groupView, force bool) {
+	listed := true // v.warm holds the whole warm pool
 	if v.warmPool || force {
 		if err := c.describeWarm(ctx, v); err != nil {
 			c.fail(p, "describe-warm-pool", err)
+			listed = false
+		}
+	} else {
+		listed = len(v.warm) == 0
+	}
+	waiting := map[string]*instance{}
+	for _, in := range v.warm {
+		if in.Lifecycle == stateWarmedPendingWait {
+			waiting[in.ID] = in
+		}
+	}
+	if len(waiting) > 0 {
+		if err := c.describeInstances(ctx, waiting); err != nil {
+			// Without tags nothing is continued or abandoned this round; the
+			// hooks still get their heartbeats (Launch stays zero).
+			c.fail(p, "describe-warm-instances", err)
 		}
 	}
 	for _, in := range v.warm {
 		switch in.Lifecycle {
 		case stateWarmedPendingWait:
-			if c.completeLaunch(ctx, p, v, in, "CONTINUE") {
-				in.Lifecycle = "Warmed:Pending:Proceed"
-				c.log.Info("warm pool instance continued without a runner config", "pool", p.cfg.Name, "instance_id", in.ID)
-			}
+			c.warmEntry(ctx, p, v, in)
 		case stateWarmedTerminatingWait:
 			if p.cfg.TerminateHookName != "" {
 				c.release(ctx, p, in)
 			}
 		}
 	}
+	if listed {
+		for id := range p.warmBeat {
+			if waiting[id] == nil {
+				delete(p.warmBeat, id)
+			}
+		}
+	}
+}
+
+// warmEntry decides on one instance waiting in the launch hook on its way into
+// the warm pool: continue it once it is ready, abandon it past the limit,
+// otherwise keep its hook alive. Must be called with p.mu held.
+func (c *Controller) warmEntry(ctx context.Context, p *pool, v *groupView, in *instance) {
+	now := c.now()
+	if ready, ok := in.Tags[settings.TagWarmReady]; ok {
+		if c.completeLaunch(ctx, p, v, in, "CONTINUE") {
+			in.Lifecycle = "Warmed:Pending:Proceed"
+			delete(p.warmBeat, in.ID)
+			c.log.Info("warm pool instance ready: continued without a runner config", "pool", p.cfg.Name, "instance_id", in.ID, "warm_ready", ready)
+		}
+		return
+	}
+	limit := warmReadyLimit(p.cfg)
+	if !in.Launch.IsZero() && now.Sub(in.Launch) >= limit {
+		c.fail(p, "warm-ready", fmt.Errorf("instance %s did not tag itself %s within %s of its launch", in.ID, settings.TagWarmReady, limit),
+			"instance_id", in.ID, "launched", in.Launch.UTC().Format(time.RFC3339), "action", "abandon")
+		if c.completeLaunch(ctx, p, v, in, "ABANDON") {
+			in.Lifecycle = "Warmed:Terminating"
+			delete(p.warmBeat, in.ID)
+		}
+		return
+	}
+	last := p.warmBeat[in.ID]
+	if in.Launch.After(last) {
+		last = in.Launch // after a restart: the hook's clock started at the launch
+	}
+	if now.Sub(last) < warmHeartbeatEvery(p.cfg) {
+		return
+	}
+	if c.heartbeat(ctx, p, in, p.cfg.LaunchHookName) {
+		p.warmBeat[in.ID] = now
+		c.log.Info("warm pool instance still preparing: launch hook kept alive", "pool", p.cfg.Name, "instance_id", in.ID)
+	}
+}
+
+// warmReadyLimit is how long after its launch an instance entering the warm
+// pool may take to tag itself ready: twice the boot grace, at least
+// MinWarmReadyLimit (installing runs longer than a runner's own start).
+func warmReadyLimit(p settings.Pool) time.Duration {
+	return max(2*time.Duration(p.BootGraceMinutes)*time.Minute, MinWarmReadyLimit)
+}
+
+// warmHeartbeatEvery is the gap between heartbeats on a preparing instance's
+// launch hook: WarmHeartbeatEvery, or a third of the hook's heartbeat timeout
+// (the boot grace) when that is shorter, so a late reconcile or a failed
+// heartbeat still leaves time for another before the hook expires.
+func warmHeartbeatEvery(p settings.Pool) time.Duration {
+	return min(WarmHeartbeatEvery, time.Duration(p.BootGraceMinutes)*time.Minute/3)
 }
 
 // reconcilePool must be called with p.mu held.
@@ -751,7 +854,7 @@ func (c *Controller) release(ctx context.Context, p *pool, in *instance) {
 		case errors.Is(err, ErrJobRunning) && !force:
 			c.markStarted(in.ID, "", c.now())
 			log.Warn("holding a terminating instance: its job is still running")
-			c.heartbeat(ctx, p, in)
+			c.heartbeat(ctx, p, in, p.cfg.TerminateHookName)
 			return
 		case err != nil && !errors.Is(err, ErrJobRunning):
 			c.fail(p, "remove-runner", err, "instance_id", in.ID)
@@ -777,16 +880,23 @@ func (c *Controller) release(ctx context.Context, p *pool, in *instance) {
 	log.Info("termination released")
 }
 
-func (c *Controller) heartbeat(ctx context.Context, p *pool, in *instance) {
+// heartbeat extends the instance's wait in the named lifecycle hook by the
+// hook's heartbeat timeout. It reports whether the heartbeat was recorded; a
+// hook that is no longer active is not a failure (nothing is left to extend).
+func (c *Controller) heartbeat(ctx context.Context, p *pool, in *instance, hook string) bool {
 	err := c.aws(ctx, "lifecycle-heartbeat", func(ctx context.Context) error {
 		_, err := c.asg.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
-			AutoScalingGroupName: aws.String(p.cfg.AutoScalingGroupName), LifecycleHookName: aws.String(p.cfg.TerminateHookName), InstanceId: aws.String(in.ID),
+			AutoScalingGroupName: aws.String(p.cfg.AutoScalingGroupName), LifecycleHookName: aws.String(hook), InstanceId: aws.String(in.ID),
 		})
 		return err
 	})
-	if err != nil && !lifecycleActionGone(err) {
-		c.fail(p, "lifecycle-heartbeat", err, "instance_id", in.ID)
+	switch {
+	case err == nil:
+		return true
+	case !lifecycleActionGone(err):
+		c.fail(p, "lifecycle-heartbeat", err, "instance_id", in.ID, "hook", hook)
 	}
+	return false
 }
 
 // remove takes an instance out of the pool: deregister its runner (GitHub

@@ -92,6 +92,12 @@ type fakeInstance struct {
 	healthy              bool
 	launch               time.Time
 	tags                 map[string]string
+	// readyAt is when an instance entering the warm pool finishes installing
+	// and tags itself settings.TagWarmReady (zero: never).
+	readyAt time.Time
+	// hookDeadline is when its launch hook times out (zero: never); a
+	// heartbeat moves it to now + the group's hookTimeout.
+	hookDeadline time.Time
 }
 
 type fakeGroup struct {
@@ -106,6 +112,21 @@ type fakeGroup struct {
 	// warmPool gives the group a warm pool of stopped instances kept at warmMin.
 	warmPool bool
 	warmMin  int
+	// warmReadyAfter is how long a new warm pool instance's boot script takes
+	// to install everything and tag itself ready; negative: it never does. Nil:
+	// ready as soon as it is launched.
+	warmReadyAfter func() time.Duration
+	// hookTimeout is the launch hook's heartbeat timeout for warm pool
+	// entries: past it without a heartbeat, Auto Scaling abandons the launch
+	// (the instance is terminated and the pool refills). Zero: no timeout.
+	hookTimeout time.Duration
+}
+
+// warmAbandon is a launch abandoned while entering the warm pool.
+type warmAbandon struct {
+	id     string
+	age    time.Duration // since launch
+	tagged bool          // it had tagged itself ready
 }
 
 type param struct {
@@ -150,10 +171,19 @@ type fakeAWS struct {
 	// listWarmInGroups makes DescribeAutoScalingGroups show warm pool
 	// instances too (the real API does not), to prove nothing treats them as runners.
 	listWarmInGroups bool
+	// beats are the lifecycle hook names heartbeated, per instance.
+	beats map[string][]string
+	// cutShort are warm pool entries continued before they tagged themselves
+	// ready: Auto Scaling stopped them mid-installation.
+	cutShort []string
+	// warmAbandoned are warm pool entries the controller abandoned.
+	warmAbandoned []warmAbandon
+	// expired are warm pool entries whose launch hook timed out.
+	expired []string
 }
 
 func newFakeAWS(now func() time.Time) *fakeAWS {
-	return &fakeAWS{now: now, groups: map[string]*fakeGroup{}, inst: map[string]*fakeInstance{}, params: map[string]param{}, completed: map[string]string{}}
+	return &fakeAWS{now: now, groups: map[string]*fakeGroup{}, inst: map[string]*fakeInstance{}, params: map[string]param{}, completed: map[string]string{}, beats: map[string][]string{}}
 }
 
 func (f *fakeAWS) addGroup(name string, min, max int, terminateHook bool) *fakeGroup {
@@ -192,10 +222,42 @@ func (f *fakeAWS) launch(group string) string {
 
 // launchWarm adds an instance to a group's warm pool, waiting in the launch
 // hook as Auto Scaling does (the event says Origin EC2, Destination WarmPool).
+// Its boot script tags it ready after the group's warmReadyAfter.
 func (f *fakeAWS) launchWarm(group string) string {
 	id := f.launch(group)
-	f.inst[id].lifecycle = stateWarmedPendingWait
+	i, g := f.inst[id], f.groups[group]
+	i.lifecycle = stateWarmedPendingWait
+	after := time.Duration(0)
+	if g.warmReadyAfter != nil {
+		after = g.warmReadyAfter()
+	}
+	if after >= 0 {
+		i.readyAt = i.launch.Add(after)
+	}
+	if g.hookTimeout > 0 {
+		i.hookDeadline = i.launch.Add(g.hookTimeout)
+	}
 	return id
+}
+
+// advance plays what happens on its own as time passes: a preparing warm
+// pool entry tags itself ready once installed, and a launch hook past its
+// heartbeat timeout is abandoned (the instance terminated). Caller holds mu.
+func (f *fakeAWS) advance() {
+	now := f.now()
+	for _, id := range slices.Clone(f.order) {
+		i := f.inst[id]
+		if i.lifecycle != stateWarmedPendingWait {
+			continue
+		}
+		if _, ok := i.tags[settings.TagWarmReady]; !ok && !i.readyAt.IsZero() && !now.Before(i.readyAt) {
+			i.tags[settings.TagWarmReady] = i.readyAt.UTC().Format(time.RFC3339)
+		}
+		if !i.hookDeadline.IsZero() && !now.Before(i.hookDeadline) {
+			f.expired = append(f.expired, id)
+			f.removeInstance(id)
+		}
+	}
 }
 
 func isWarm(in *fakeInstance) bool { return strings.HasPrefix(in.lifecycle, warmedPrefix) }
@@ -225,6 +287,7 @@ func (f *fakeAWS) warmIn(group string) []*fakeInstance {
 func (f *fakeAWS) Tick() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.advance()
 	var ids []string
 	names := make([]string, 0, len(f.groups))
 	for n := range f.groups {
@@ -238,7 +301,7 @@ func (f *fakeAWS) Tick() []string {
 			// started and waits in the launch hook again (Origin WarmPool,
 			// Destination AutoScalingGroup); EC2 resets its launch time.
 			if w := f.stoppedWarm(n); w != nil {
-				w.lifecycle, w.launch = statePendingWait, f.now()
+				w.lifecycle, w.launch, w.hookDeadline = statePendingWait, f.now(), time.Time{}
 				ids = append(ids, w.id)
 				continue
 			}
@@ -271,6 +334,7 @@ func (f *fakeAWS) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.D
 	if err := f.record("DescribeAutoScalingGroups"); err != nil {
 		return nil, err
 	}
+	f.advance()
 	out := &autoscaling.DescribeAutoScalingGroupsOutput{}
 	for _, n := range in.AutoScalingGroupNames {
 		g := f.groups[n]
@@ -315,6 +379,7 @@ func (f *fakeAWS) DescribeWarmPool(_ context.Context, in *autoscaling.DescribeWa
 	if err := f.record("DescribeWarmPool"); err != nil {
 		return nil, err
 	}
+	f.advance()
 	n := aws.ToString(in.AutoScalingGroupName)
 	g := f.groups[n]
 	if g == nil {
@@ -369,6 +434,7 @@ func (f *fakeAWS) CompleteLifecycleAction(_ context.Context, in *autoscaling.Com
 	if err := f.record("CompleteLifecycleAction"); err != nil {
 		return nil, err
 	}
+	f.advance()
 	id := aws.ToString(in.InstanceId)
 	i := f.inst[id]
 	switch {
@@ -383,6 +449,15 @@ func (f *fakeAWS) CompleteLifecycleAction(_ context.Context, in *autoscaling.Com
 	}
 	res := aws.ToString(in.LifecycleActionResult)
 	f.completed[id] = res
+	if i.lifecycle == stateWarmedPendingWait {
+		_, tagged := i.tags[settings.TagWarmReady]
+		if res == "CONTINUE" && !tagged {
+			f.cutShort = append(f.cutShort, id)
+		}
+		if res == "ABANDON" {
+			f.warmAbandoned = append(f.warmAbandoned, warmAbandon{id: id, age: f.now().Sub(i.launch), tagged: tagged})
+		}
+	}
 	switch {
 	case i.lifecycle == stateTerminatingWait, i.lifecycle == stateWarmedTerminatingWait:
 		f.removeInstance(id)
@@ -396,13 +471,25 @@ func (f *fakeAWS) CompleteLifecycleAction(_ context.Context, in *autoscaling.Com
 	return &autoscaling.CompleteLifecycleActionOutput{}, nil
 }
 
-func (f *fakeAWS) RecordLifecycleActionHeartbeat(context.Context, *autoscaling.RecordLifecycleActionHeartbeatInput, ...func(*autoscaling.Options)) (*autoscaling.RecordLifecycleActionHeartbeatOutput, error) {
+// RecordLifecycleActionHeartbeat extends an active lifecycle action; like
+// Auto Scaling it refuses an instance that is not waiting in a hook.
+func (f *fakeAWS) RecordLifecycleActionHeartbeat(_ context.Context, in *autoscaling.RecordLifecycleActionHeartbeatInput, _ ...func(*autoscaling.Options)) (*autoscaling.RecordLifecycleActionHeartbeatOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("RecordLifecycleActionHeartbeat"); err != nil {
 		return nil, err
 	}
+	f.advance()
+	id := aws.ToString(in.InstanceId)
+	i := f.inst[id]
+	if i == nil || !strings.HasSuffix(i.lifecycle, ":Wait") {
+		return nil, apiErr("ValidationError", "No active Lifecycle Action found with instance ID "+id)
+	}
 	f.heartbeats++
+	f.beats[id] = append(f.beats[id], aws.ToString(in.LifecycleHookName))
+	if g := f.groups[i.group]; !i.hookDeadline.IsZero() && g.hookTimeout > 0 {
+		i.hookDeadline = f.now().Add(g.hookTimeout)
+	}
 	return &autoscaling.RecordLifecycleActionHeartbeatOutput{}, nil
 }
 
@@ -494,6 +581,7 @@ func (f *fakeAWS) DescribeInstances(_ context.Context, in *ec2.DescribeInstances
 	if err := f.record("DescribeInstances"); err != nil {
 		return nil, err
 	}
+	f.advance()
 	var ids []string
 	for _, fl := range in.Filters {
 		if aws.ToString(fl.Name) == "instance-id" {

@@ -493,6 +493,116 @@ func TestFaults(t *testing.T) {
 			must(t, h.gh.jits == 0 && len(h.aws.params) == 0, "JIT minted for a warm instance: jits %d params %d", h.gh.jits, len(h.aws.params))
 			must(t, h.aws.count("DescribeWarmPool") >= 1 && h.desired("asg-long") == 0, "describe-warm %d desired %d", h.aws.count("DescribeWarmPool"), h.desired("asg-long"))
 		}},
+		{"warm_entry_not_ready_heartbeats_not_continued", func(t *testing.T, h *harness) {
+			id := h.warmEntry(20*time.Minute, 10*time.Minute)
+			must(t, h.c.HandleEvent(context.Background(), lifecycleEvent(EventLaunch, "asg-long", id, "EC2", "WarmPool")) == nil, "event")
+			must(t, h.aws.count("RecordLifecycleActionHeartbeat") == 0, "heartbeat on a hook that just started")
+			for range 15 { // a reconcile a minute for 15 minutes, longer than the hook's 10-minute timeout
+				h.clock.Advance(time.Minute)
+				h.reconcile()
+			}
+			must(t, h.lifecycle(id) == stateWarmedPendingWait && h.aws.completed[id] == "" && len(h.aws.expired) == 0,
+				"not-ready instance: state %s hook %q expired %v", h.lifecycle(id), h.aws.completed[id], h.aws.expired)
+			// At the first reconcile 3m20s (a third of the 10-minute boot grace)
+			// after the last: minutes 4, 8 and 12, all on the launch hook.
+			must(t, slices.Equal(h.aws.beats[id], []string{"launch", "launch", "launch"}), "heartbeats %v", h.aws.beats[id])
+			must(t, h.gh.jits == 0 && len(h.aws.params) == 0 && len(h.aws.cutShort) == 0, "jits %d params %d cut short %v", h.gh.jits, len(h.aws.params), h.aws.cutShort)
+		}},
+		{"warm_entry_ready_continued_without_jit", func(t *testing.T, h *harness) {
+			id := h.warmEntry(7*time.Minute, 10*time.Minute)
+			for m := 1; m <= 6; m++ {
+				h.clock.Advance(time.Minute)
+				h.reconcile()
+			}
+			must(t, h.lifecycle(id) == stateWarmedPendingWait, "continued before the instance was ready: %s", h.lifecycle(id))
+			h.clock.Advance(time.Minute) // the boot script tags the instance ready
+			h.reconcile()
+			must(t, h.aws.completed[id] == "CONTINUE" && h.lifecycle(id) == "Warmed:Stopped", "ready instance: %q %s", h.aws.completed[id], h.lifecycle(id))
+			must(t, h.gh.jits == 0 && len(h.aws.params) == 0 && len(h.aws.cutShort) == 0, "jits %d params %d cut short %v", h.gh.jits, len(h.aws.params), h.aws.cutShort)
+			must(t, strings.Contains(h.logs.String(), `"warm_ready":"2026-01-05T09:07:00Z"`), "continue not logged with the tag")
+			n := h.aws.count("CompleteLifecycleAction")
+			h.reconcile()
+			must(t, h.aws.count("CompleteLifecycleAction") == n, "stopped warm instance completed again")
+		}},
+		{"warm_entry_never_ready_abandoned_after_limit", func(t *testing.T, h *harness) {
+			for _, tc := range []struct {
+				grace int
+				limit time.Duration
+			}{{10, 30 * time.Minute}, {20, 40 * time.Minute}} { // max(2 x boot grace, 30 minutes)
+				h := newHarness(t, func(s *settings.Settings) { s.Pools[1].BootGraceMinutes = tc.grace })
+				id := h.warmEntry(-1, time.Duration(tc.grace)*time.Minute)
+				for range tc.limit/time.Minute - 1 {
+					h.clock.Advance(time.Minute)
+					h.reconcile()
+				}
+				must(t, h.lifecycle(id) == stateWarmedPendingWait && len(h.aws.expired) == 0 && !strings.Contains(h.metrics.String(), `"`+MetricErrors+`"`),
+					"grace %d: given up early or hook expired: %s expired %v", tc.grace, h.lifecycle(id), h.aws.expired)
+				h.clock.Advance(time.Minute)
+				h.reconcile()
+				must(t, h.aws.completed[id] == "ABANDON" && h.lifecycle(id) == "gone", "grace %d: not abandoned at %s: %q %s", tc.grace, tc.limit, h.aws.completed[id], h.lifecycle(id))
+				must(t, slices.Equal(h.aws.warmAbandoned, []warmAbandon{{id: id, age: tc.limit}}), "grace %d: abandoned %v", tc.grace, h.aws.warmAbandoned)
+				must(t, strings.Contains(h.logs.String(), `"op":"warm-ready"`) && strings.Contains(h.logs.String(), `"action":"abandon"`), "grace %d: abandon not logged", tc.grace)
+				must(t, strings.Contains(h.metrics.String(), `"`+MetricErrors+`":1`), "grace %d: abandon not counted in Errors", tc.grace)
+				refill := h.aws.Tick() // the pool launches a replacement, which gets its own limit
+				must(t, len(refill) == 1 && h.lifecycle(refill[0]) == stateWarmedPendingWait, "grace %d: refill %v", tc.grace, refill)
+				h.reconcile()
+				must(t, h.lifecycle(refill[0]) == stateWarmedPendingWait, "grace %d: replacement judged by the old one's age", tc.grace)
+			}
+		}},
+		{"warm_entry_restart_in_between_converges", func(t *testing.T, h *harness) {
+			// Ready after 12 minutes; the controller restarts twice on the way.
+			ready := h.warmEntry(12*time.Minute, 10*time.Minute)
+			for m := 1; m <= 12; m++ {
+				h.clock.Advance(time.Minute)
+				if m == 4 || m == 9 {
+					h.restartSame()
+				}
+				h.reconcile()
+				if m < 12 {
+					must(t, h.lifecycle(ready) == stateWarmedPendingWait, "minute %d: %s", m, h.lifecycle(ready))
+				}
+			}
+			must(t, h.aws.completed[ready] == "CONTINUE" && h.lifecycle(ready) == "Warmed:Stopped" && len(h.aws.expired) == 0 && len(h.aws.cutShort) == 0,
+				"after restarts: %q %s expired %v", h.aws.completed[ready], h.lifecycle(ready), h.aws.expired)
+			// A restart costs at most one early heartbeat each (the launch time stands in for the lost memory).
+			must(t, len(h.aws.beats[ready]) >= 3 && len(h.aws.beats[ready]) <= 5, "heartbeats %v", h.aws.beats[ready])
+
+			// Never ready: the limit counts from the EC2 launch time, not from a restarted controller's first sight.
+			h.aws.groups["asg-long"].warmReadyAfter = func() time.Duration { return -1 }
+			h.aws.groups["asg-long"].warmMin = 2
+			never := h.aws.Tick()[0]
+			for m := 1; m <= 29; m++ {
+				h.clock.Advance(time.Minute)
+				if m == 20 {
+					h.restartSame()
+				}
+				h.reconcile()
+			}
+			must(t, h.lifecycle(never) == stateWarmedPendingWait, "abandoned early: %s", h.lifecycle(never))
+			h.restartSame()
+			h.clock.Advance(time.Minute)
+			h.reconcile()
+			must(t, h.aws.completed[never] == "ABANDON" && len(h.aws.expired) == 0, "restarted controller did not give up at 30 minutes: %q expired %v", h.aws.completed[never], h.aws.expired)
+		}},
+		{"warm_entry_hook_expires_without_heartbeats", func(t *testing.T, h *harness) {
+			// The fake's hook timeout is real: no reconcile for longer than the
+			// boot grace and Auto Scaling abandons the launch by itself.
+			id := h.warmEntry(20*time.Minute, 10*time.Minute)
+			h.clock.Advance(10 * time.Minute)
+			h.aws.Tick()
+			must(t, h.lifecycle(id) == "gone" && slices.Equal(h.aws.expired, []string{id}), "hook did not expire: %s", h.lifecycle(id))
+		}},
+		{"warm_entry_heartbeat_failure_counted_and_retried", func(t *testing.T, h *harness) {
+			id := h.warmEntry(20*time.Minute, 10*time.Minute)
+			h.tolerate = true
+			h.aws.failNext("RecordLifecycleActionHeartbeat", apiErr("InternalFailure", "x"), apiErr("InternalFailure", "x"), apiErr("InternalFailure", "x"), apiErr("InternalFailure", "x"))
+			h.clock.Advance(4 * time.Minute)
+			h.reconcile()
+			must(t, len(h.aws.beats[id]) == 0 && strings.Contains(h.logs.String(), `"op":"lifecycle-heartbeat"`), "failed heartbeat not logged")
+			h.clock.Advance(time.Minute)
+			h.reconcile()
+			must(t, slices.Equal(h.aws.beats[id], []string{"launch"}), "failed heartbeat not retried at the next reconcile: %v", h.aws.beats[id])
+		}},
 		{"warm_pool_entry_found_by_reconcile_when_event_lost", func(t *testing.T, h *harness) {
 			g := h.aws.groups["asg-long"]
 			g.warmPool, g.warmMin = true, 1
@@ -631,6 +741,22 @@ func TestFaults(t *testing.T) {
 	if len(cases) < 30 {
 		t.Fatalf("only %d fault scenarios", len(cases))
 	}
+}
+
+// warmEntry gives the long pool a warm pool of one and launches its instance,
+// which waits in the launch hook (Warmed:Pending:Wait) and tags itself ready
+// readyAfter later (negative: never); its hook times out after hookTimeout
+// without a heartbeat.
+func (h *harness) warmEntry(readyAfter, hookTimeout time.Duration) string {
+	h.t.Helper()
+	g := h.aws.groups["asg-long"]
+	g.warmPool, g.warmMin, g.hookTimeout = true, 1, hookTimeout
+	g.warmReadyAfter = func() time.Duration { return readyAfter }
+	ids := h.aws.Tick()
+	if len(ids) != 1 {
+		h.t.Fatalf("warm launch %v", ids)
+	}
+	return ids[0]
 }
 
 // lifecycleEvent is an EventBridge lifecycle action as the queue delivers it,

@@ -21,24 +21,35 @@ import (
 //   - once demand is gone, every run converges to zero instances, zero runner
 //     registrations and zero JIT configs; in the runs whose long pool has a
 //     warm pool, its instances end prepared and stopped (none left waiting in
-//     the launch hook, none ever given a JIT config while warm).
+//     the launch hook, none ever given a JIT config while warm), and
+//   - in those runs, where each warm pool entry tags itself ready after a
+//     random delay (or never), no entry's launch hook is continued before it
+//     is ready, none is abandoned by the controller before the limit
+//     (max(2 x boot grace, 30 minutes) since launch), and once reconciles come
+//     every minute no hook times out for want of a heartbeat.
 func TestPropertyRandomInterleavings(t *testing.T) {
 	seeds := 200
 	if testing.Short() {
 		seeds = 15
 	}
 	var jobs, removals int
+	var warm warmActivity
 	for seed := range seeds {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
-			j, r := runProperty(t, uint64(seed))
+			j, r, w := runProperty(t, uint64(seed))
 			jobs, removals = jobs+j, removals+r
+			warm.heartbeats, warm.abandoned = warm.heartbeats+w.heartbeats, warm.abandoned+w.abandoned
 		})
 	}
 	// Guard against a simulation that never exercises anything.
 	if jobs < seeds || removals < seeds {
 		t.Fatalf("simulation too quiet: %d jobs handed to runners, %d controller terminations", jobs, removals)
 	}
-	t.Logf("%d seeds: %d jobs handed to runners, %d controller terminations", seeds, jobs, removals)
+	if warm.heartbeats == 0 || warm.abandoned == 0 {
+		t.Fatalf("warm pool readiness never exercised: %d heartbeats on preparing entries, %d abandoned", warm.heartbeats, warm.abandoned)
+	}
+	t.Logf("%d seeds: %d jobs handed to runners, %d controller terminations; warm pool entries: %d heartbeats, %d abandoned",
+		seeds, jobs, removals, warm.heartbeats, warm.abandoned)
 }
 
 type simMsg struct {
@@ -46,14 +57,22 @@ type simMsg struct {
 	completed         bool
 }
 
-func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
+func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmActivity) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	h := newHarness(t)
 	h.tolerate = true
 	warmPool := seed%3 == 0
+	warmLimit := warmReadyLimit(h.c.s.Pools[1])
 	if warmPool {
 		g := h.aws.groups["asg-long"]
 		g.warmPool, g.warmMin = true, 1
+		g.hookTimeout = time.Duration(h.c.s.Pools[1].BootGraceMinutes) * time.Minute
+		g.warmReadyAfter = func() time.Duration {
+			if rng.IntN(8) == 0 {
+				return -1 // a boot script that never finishes
+			}
+			return time.Duration(rng.IntN(26)) * time.Minute
+		}
 	}
 	ctx := context.Background()
 	pools := []string{"default", "long"}
@@ -173,6 +192,9 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 		func() {
 			h.aws.failNext("CreateTags", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
 		},
+		func() {
+			h.aws.failNext("RecordLifecycleActionHeartbeat", apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"))
+		},
 	}
 
 	for range 120 {
@@ -256,8 +278,44 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 		h.sweep()
 		h.clock.Advance(11 * time.Minute)
 	}
+	if warmPool {
+		// The warm pool settles with a reconcile a minute, as the controller
+		// runs (the 11-minute jumps above outrun any heartbeat): first with
+		// some boot scripts that never finish, then with all finishing, so
+		// one launched before that switch is abandoned at the limit.
+		h.aws.mu.Lock()
+		h.aws.advance() // hooks the last 11-minute jump outran time out now
+		expired := len(h.aws.expired)
+		h.aws.mu.Unlock()
+		minutes := 3 * warmLimit / time.Minute
+		for m := range minutes {
+			if m == minutes/3 {
+				h.aws.mu.Lock()
+				h.aws.groups["asg-long"].warmReadyAfter = func() time.Duration { return time.Duration(rng.IntN(26)) * time.Minute }
+				h.aws.mu.Unlock()
+			}
+			h.aws.Tick()
+			h.reconcile()
+			h.clock.Advance(time.Minute)
+		}
+		h.aws.Tick()
+		h.reconcile()
+		h.aws.mu.Lock()
+		if n := len(h.aws.expired); n != expired {
+			t.Errorf("seed %d: %d warm pool launch hooks timed out although the controller reconciled every minute: %v", seed, n-expired, h.aws.expired[expired:])
+		}
+		h.aws.mu.Unlock()
+	}
 	h.aws.mu.Lock()
 	defer h.aws.mu.Unlock()
+	if len(h.aws.cutShort) != 0 {
+		t.Errorf("seed %d: warm pool entries continued before they were ready (stopped mid-installation): %v", seed, h.aws.cutShort)
+	}
+	for _, a := range h.aws.warmAbandoned {
+		if a.tagged || a.age < warmLimit {
+			t.Errorf("seed %d: warm pool entry %s abandoned after %s (limit %s), ready tag %v", seed, a.id, a.age, warmLimit, a.tagged)
+		}
+	}
 	h.gh.mu.Lock()
 	defer h.gh.mu.Unlock()
 	states := map[string]string{}
@@ -273,5 +331,14 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int) {
 	if warmPool && len(h.aws.warmIn("asg-long")) != 1 {
 		t.Fatalf("seed %d: warm pool holds %d instances, want 1", seed, len(h.aws.warmIn("asg-long")))
 	}
-	return jobN, removals
+	for id, hooks := range h.aws.beats {
+		if i := h.aws.inst[id]; i == nil || isWarm(i) {
+			w.heartbeats += len(hooks)
+		}
+	}
+	w.abandoned = len(h.aws.warmAbandoned)
+	return jobN, removals, w
 }
+
+// warmActivity is what a run did with warm pool entries still preparing.
+type warmActivity struct{ heartbeats, abandoned int }
