@@ -4,7 +4,7 @@
 //
 // The secret is a JSON object, either a GitHub App (preferred):
 //
-//	{"app_id": 123, "installation_id": 456, "private_key": "-----BEGIN RSA PRIVATE KEY-----..."}
+//	{"app_id": 123, "installation_id": 456, "private_key": "<the App's PEM private key>"}
 //
 // or a fine-grained personal access token:
 //
