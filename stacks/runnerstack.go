@@ -90,7 +90,7 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 			jsii.String(fmt.Sprintf("environments/%s.json %s is a placeholder (%q): deploys will fail until it holds the real value; `go run ./bootstrap plan --env %s` lists the account's private subnets", env.Name, path, config.PlaceholderSubnetID, env.Name)))
 	}
 
-	s.Network = network.New(stack, "Network", network.Props{Vpc: env.Vpc, Region: env.Region})
+	s.Network = network.New(stack, "Network", network.Props{Vpc: env.Vpc})
 
 	s.LogKey = awskms.NewKey(stack, jsii.String("LogKey"), &awskms.KeyProps{
 		Description:       jsii.String("Encrypts the logs of synapse-ops-runners " + env.Name),
@@ -172,15 +172,10 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 		BinaryDir:     props.ControllerBinaryDir,
 	})
 
-	var poolNames []string
-	for _, p := range env.Pools {
-		poolNames = append(poolNames, p.Name)
-	}
 	s.Monitoring = monitoring.New(stack, "Monitoring", monitoring.Props{
 		EnvironmentName:     env.Name,
 		Topic:               s.AlarmTopic,
 		ControllerGroupName: env.ResourcePrefix() + "-controller",
-		PoolNames:           poolNames,
 		PoolGroupNames:      groupNames,
 		DeadLetterQueue:     s.Controller.DeadLetterQueue,
 	})

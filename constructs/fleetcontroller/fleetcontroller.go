@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
@@ -26,6 +25,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/fleetiam"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/hardened"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerpool"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/secretpolicy"
@@ -81,7 +81,6 @@ const MetricsNamespace = "SynapseOpsRunners"
 func New(scope constructs.Construct, id string, props Props) *FleetController {
 	this := constructs.NewConstruct(scope, jsii.String(id))
 	env := props.Environment
-	stack := awscdk.Stack_Of(this)
 	c := &FleetController{Construct: this}
 
 	binaryDir := props.BinaryDir
@@ -193,7 +192,7 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("AmazonSSMManagedInstanceCore")),
 		},
 	})
-	c.grantControllerPermissions(stack, env, props)
+	c.grantControllerPermissions(env, props)
 	c.CredentialSecret.GrantRead(c.Role, nil)
 	// Runners must never read the GitHub credential, even through a role they
 	// may assume: everyone but the controller and break-glass admins is denied.
@@ -212,23 +211,15 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 	return c
 }
 
-func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env config.Environment, props Props) {
+func (c *FleetController) grantControllerPermissions(env config.Environment, props Props) {
 	add := func(sid string, actions []string, resources []*string, conditions map[string]any) {
-		st := &awsiam.PolicyStatementProps{Sid: jsii.String(sid), Actions: jsii.Strings(actions...), Resources: &resources}
-		if conditions != nil {
-			st.Conditions = &conditions
-		}
-		c.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
+		fleetiam.Allow(c.Role, sid, actions, resources, conditions)
 	}
-	var groupArns []*string
+	var groupNames []string
 	for _, p := range env.Pools {
-		groupArns = append(groupArns, stack.FormatArn(&awscdk.ArnComponents{
-			Service:      jsii.String("autoscaling"),
-			Resource:     jsii.String("autoScalingGroup"),
-			ResourceName: jsii.String("*:autoScalingGroupName/" + env.AutoScalingGroupName(p)),
-			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
-		}))
+		groupNames = append(groupNames, env.AutoScalingGroupName(p))
 	}
+	groupArns := fleetiam.GroupArns(c.Construct, groupNames)
 	add("ManageOwnPools", []string{
 		"autoscaling:SetDesiredCapacity",
 		"autoscaling:CompleteLifecycleAction",
@@ -255,19 +246,13 @@ func (c *FleetController) grantControllerPermissions(stack awscdk.Stack, env con
 	// The controller's records on runner instances (job started and completed,
 	// max runtime warned), kept as tags so a restart loses nothing: only those
 	// keys, only on this fleet's instances.
-	add("MarkRunnerInstances", []string{"ec2:CreateTags"}, []*string{stack.FormatArn(&awscdk.ArnComponents{
-		Service: jsii.String("ec2"), Resource: jsii.String("instance"), ResourceName: jsii.String("*"),
-	})}, map[string]any{
+	add("MarkRunnerInstances", []string{"ec2:CreateTags"}, []*string{fleetiam.Instances(c.Construct)}, map[string]any{
 		"StringEquals":              map[string]any{"aws:ResourceTag/" + settings.TagEnvironment: env.Name},
 		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStarted, settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
 	})
 	// Spot fallback changes only the instances distribution of the mixed
 	// instances policy, so no iam:PassRole or ec2:RunInstances is needed.
-	jitArn := stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("ssm"),
-		Resource:     jsii.String("parameter"),
-		ResourceName: jsii.String(strings.TrimPrefix(env.JitParameterPrefix(), "/") + "*"),
-	})
+	jitArn := fleetiam.JitParameters(c.Construct, env.JitParameterPrefix())
 	add("WriteJitConfigs", []string{
 		"ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:AddTagsToResource",
 	}, []*string{jitArn}, nil)

@@ -62,8 +62,7 @@ type Props struct {
 	Topic awssns.ITopic
 	// ControllerGroupName is the controller's Auto Scaling group.
 	ControllerGroupName string
-	// PoolGroupNames maps each pool name to its Auto Scaling group, in order.
-	PoolNames      []string
+	// PoolGroupNames are the pools' Auto Scaling groups, in config order.
 	PoolGroupNames []string
 	// DeadLetterQueue holds fleet events the controller could not process.
 	DeadLetterQueue awssqs.IQueue

@@ -15,8 +15,6 @@ import (
 type Props struct {
 	// Vpc is the existing VPC and its private subnets, from config.
 	Vpc config.Vpc
-	// Region is the environment's region (used for the imported VPC's zones).
-	Region string
 	// Description is the security group's description.
 	//
 	// Default: "Ephemeral GitHub Actions runners: outbound only, no ingress"

@@ -4,14 +4,11 @@
 package runnerrole
 
 import (
-	"fmt"
-	"strings"
-
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/fleetiam"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
 
@@ -41,7 +38,6 @@ type RunnerRole struct {
 // New creates the role and its policies.
 func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 	this := constructs.NewConstruct(scope, jsii.String(id))
-	stack := awscdk.Stack_Of(this)
 	role := awsiam.NewRole(this, jsii.String("Role"), &awsiam.RoleProps{
 		RoleName:    jsii.String(props.RoleName),
 		Description: jsii.String("Ephemeral GitHub Actions runners of " + props.EnvironmentName),
@@ -53,15 +49,7 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 	})
 
 	add := func(sid string, actions []string, resources []*string, conditions map[string]any) {
-		st := &awsiam.PolicyStatementProps{
-			Sid:       jsii.String(sid),
-			Actions:   jsii.Strings(actions...),
-			Resources: &resources,
-		}
-		if conditions != nil {
-			st.Conditions = &conditions
-		}
-		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
+		fleetiam.Allow(role, sid, actions, resources, conditions)
 	}
 
 	add("ShipLogsToOwnLogGroup",
@@ -74,11 +62,7 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 	// Each JIT parameter is tagged with the ARN of the one instance it is for;
 	// ec2:SourceInstanceARN is the ARN of the instance whose credentials sign
 	// the call, so an instance can only read and delete its own config.
-	jitArn := stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("ssm"),
-		Resource:     jsii.String("parameter"),
-		ResourceName: jsii.String(trimSlash(props.JitParameterPrefix) + "*"),
-	})
+	jitArn := fleetiam.JitParameters(this, props.JitParameterPrefix)
 	add("ReadAndDeleteOwnJitConfig", []string{"ssm:GetParameter", "ssm:DeleteParameter"},
 		[]*string{jitArn}, map[string]any{
 			"StringEquals": map[string]any{
@@ -103,11 +87,7 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 		},
 	}))
 	// Listing by path returns values too and cannot be limited by tag.
-	jitPath := stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("ssm"),
-		Resource:     jsii.String("parameter"),
-		ResourceName: jsii.String(strings.TrimSuffix(trimSlash(props.JitParameterPrefix), "/")),
-	})
+	jitPath := fleetiam.JitPath(this, props.JitParameterPrefix)
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("NeverListJitConfigs"),
 		Effect:    awsiam.Effect_DENY,
@@ -115,15 +95,7 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 		Resources: &[]*string{jitPath, jitArn},
 	}))
 
-	var groupArns []*string
-	for _, name := range props.AutoScalingGroupNames {
-		groupArns = append(groupArns, stack.FormatArn(&awscdk.ArnComponents{
-			Service:      jsii.String("autoscaling"),
-			Resource:     jsii.String("autoScalingGroup"),
-			ResourceName: jsii.String(fmt.Sprintf("*:autoScalingGroupName/%s", name)),
-			ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
-		}))
-	}
+	groupArns := fleetiam.GroupArns(this, props.AutoScalingGroupNames)
 	add("LeaveOwnGroupWhenDone", []string{"autoscaling:TerminateInstanceInAutoScalingGroup"},
 		groupArns, map[string]any{
 			"StringEquals": map[string]any{"autoscaling:ResourceTag/" + settings.TagEnvironment: props.EnvironmentName},
@@ -132,22 +104,11 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 	// The instance's own markers (job started; prepared for the warm pool): only
 	// those tag keys, only on this fleet's instances. Either can only make the
 	// controller wait or protect, never remove anyone.
-	instanceArn := stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("ec2"),
-		Resource:     jsii.String("instance"),
-		ResourceName: jsii.String("*"),
-	})
+	instanceArn := fleetiam.Instances(this)
 	add("MarkOwnInstance", []string{"ec2:CreateTags"}, []*string{instanceArn}, map[string]any{
 		"StringEquals":              map[string]any{"aws:ResourceTag/" + settings.TagEnvironment: props.EnvironmentName},
 		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStarted, settings.TagWarmReady}},
 	})
 
 	return &RunnerRole{Construct: this, Role: role}
-}
-
-func trimSlash(path string) string {
-	for len(path) > 0 && path[0] == '/' {
-		path = path[1:]
-	}
-	return path
 }
