@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/internal/githubapi"
 )
 
 // ScaleSets is the part of the scale set API the controller uses. The real
@@ -33,12 +35,7 @@ type ScaleSets interface {
 }
 
 // Registration is a runner registration as the repository's runner list shows it.
-// The list's busy flag is deliberately absent: the controller never acts on it.
-type Registration struct {
-	ID     int64
-	Name   string
-	Online bool
-}
+type Registration = githubapi.Registration
 
 // RunnerLister lists the repository's runner registrations. The scale set API
 // can only look runners up by name, and the sweeper must find orphans it has no

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -14,36 +13,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/internal/githubapi"
 )
 
-// GitHubError is a failed GitHub call with its HTTP status (0 for a transport
-// failure) and, when GitHub sent one, how long it asked us to wait. Every error
-// from the GitHub side reaches the controller as one, so it is classified with
-// errors.As instead of by message.
-type GitHubError struct {
-	Op         string
-	Status     int
-	RetryAfter time.Duration
-	Err        error
-}
-
-func (e *GitHubError) Error() string {
-	if e.Status == 0 {
-		return fmt.Sprintf("github %s: %v", e.Op, e.Err)
-	}
-	return fmt.Sprintf("github %s: status %d: %v", e.Op, e.Status, e.Err)
-}
-
-func (e *GitHubError) Unwrap() error { return e.Err }
+// GitHubError is a failed GitHub call with its HTTP status; see githubapi.Error.
+type GitHubError = githubapi.Error
 
 // githubStatus reports the HTTP status of a GitHub error, 0 if there is none.
-func githubStatus(err error) int {
-	var ge *GitHubError
-	if errors.As(err, &ge) {
-		return ge.Status
-	}
-	return 0
-}
+func githubStatus(err error) int { return githubapi.Status(err) }
 
 // scaleset formats failures as `request GET url failed(status="422 ...", ...)`
 // and keeps no typed status, so the adapter reads it back from there.

@@ -14,29 +14,27 @@ import (
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/githubcred"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/internal/fleetsim/world"
 )
 
 // liveController runs a real controller (real scaleset client and listener,
 // over loopback HTTP) against the fake AWS world.
 type liveController struct {
 	srv    *scaleSetServer
-	aws    *fakeAWS
+	w      *world.World
 	c      *Controller
 	logs   *bytes.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startLive(tb testing.TB, s settings.Settings, clk *clock) *liveController {
+func startLive(tb testing.TB, s settings.Settings) *liveController {
 	tb.Helper()
 	srv := newScaleSetServer(tb)
 	s.GitHubURL = srv.repoURL()
 	s.Repository = "o/r"
 	s.CredentialKind = settings.CredentialPAT
-	fa := newFakeAWS(clk.Now)
-	for _, p := range s.Pools {
-		fa.addGroup(p.AutoScalingGroupName, p.Min, p.Max, p.TerminateHookName != "")
-	}
+	fa := newWorld(s, world.Options{})
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(&LockedWriter{W: logs}, nil))
 	retry := Backoff{Base: time.Millisecond, Max: 5 * time.Millisecond}
@@ -48,11 +46,11 @@ func startLive(tb testing.TB, s settings.Settings, clk *clock) *liveController {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := New(Options{Settings: s, GitHub: gh, AutoScaling: fa, EC2: fa, SSM: fa, SQS: fa, SNS: fa, Logger: log, Now: clk.Now, Retry: retry})
+	c, err := New(Options{Settings: s, GitHub: gh, AutoScaling: fa.AutoScaling, EC2: fa.EC2, SSM: fa.SSM, SQS: fa.SQS, SNS: fa.SNS, Logger: log, Now: fa.Now, Retry: retry})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	l := &liveController{srv: srv, aws: fa, c: c, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	l := &liveController{srv: srv, w: fa, c: c, logs: logs, cancel: cancel, done: make(chan error, 1)}
 	go func() { l.done <- c.Run(ctx) }()
 	tb.Cleanup(l.stop)
 	return l
@@ -78,9 +76,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func (l *liveController) pushEvent(detailType, group, id string) {
-	l.aws.mu.Lock()
-	defer l.aws.mu.Unlock()
-	l.aws.queue = append(l.aws.queue, `{"detail-type":"`+detailType+`","detail":{"AutoScalingGroupName":"`+group+`","EC2InstanceId":"`+id+`"}}`)
+	l.w.SendEvent(`{"detail-type":"` + detailType + `","detail":{"AutoScalingGroupName":"` + group + `","EC2InstanceId":"` + id + `"}}`)
 }
 
 // TestIntegrationJobAssignedToInstanceTerminated runs the real scaleset client
@@ -92,8 +88,7 @@ func TestIntegrationJobAssignedToInstanceTerminated(t *testing.T) {
 	s := testSettings()
 	s.Pools = s.Pools[:1]
 	s.ReconcileSeconds, s.SweepSeconds = 1, 1
-	clk := newClock()
-	l := startLive(t, s, clk)
+	l := startLive(t, s)
 	group := s.Pools[0].AutoScalingGroupName
 
 	eventually(t, "scale set created and session opened", func() bool {
@@ -110,63 +105,63 @@ func TestIntegrationJobAssignedToInstanceTerminated(t *testing.T) {
 
 	// GitHub assigns a job: the listener acquires it and the group scales out.
 	l.srv.send(1, scaleset.JobAvailable{JobMessageBase: scaleset.JobMessageBase{JobMessageType: scaleset.JobMessageType{MessageType: scaleset.MessageTypeJobAvailable}, RunnerRequestID: 42, JobID: "job-42"}})
-	eventually(t, "desired capacity 1", func() bool { return l.aws.count("SetDesiredCapacity") >= 1 && desiredOf(l.aws, group) == 1 })
+	eventually(t, "desired capacity 1", func() bool { return l.w.Count("SetDesiredCapacity") >= 1 && desiredOf(l.w, group) == 1 })
 
 	// Auto Scaling launches; EventBridge delivers the launch hook event.
-	id := l.aws.Tick()[0]
+	id := l.w.Tick()[0]
 	l.pushEvent(EventLaunch, group, id)
-	eventually(t, "launch hook continued", func() bool { return completedOf(l.aws, id) == "CONTINUE" })
-	l.aws.mu.Lock()
-	p := l.aws.params[s.JitParameterPrefix+id]
-	l.aws.mu.Unlock()
-	if p.value != "jit-"+id || p.tags[settings.TagJitInstanceArn] != "arn:aws:ec2:us-east-1:123456789012:instance/"+id {
+	eventually(t, "launch hook continued", func() bool { return completedOf(l.w, id) == "CONTINUE" })
+	l.w.Mu.Lock()
+	p := l.w.Params[s.JitParameterPrefix+id]
+	l.w.Mu.Unlock()
+	if p.Value != "jit-"+id || p.Tags[settings.TagJitInstanceArn] != "arn:aws:ec2:us-east-1:123456789012:instance/"+id {
 		t.Fatalf("JIT parameter %+v", p)
 	}
 
 	// The instance boots: reads and deletes its config, the runner connects and takes the job.
-	l.aws.mu.Lock()
-	delete(l.aws.params, s.JitParameterPrefix+id)
-	l.aws.mu.Unlock()
-	l.srv.setRunner(id, func(r *fakeRunner) { r.online, r.job = true, "job-42" })
-	started := scaleset.JobStarted{RunnerName: id, RunnerID: 1, JobMessageBase: scaleset.JobMessageBase{JobMessageType: scaleset.JobMessageType{MessageType: scaleset.MessageTypeJobStarted}, RunnerRequestID: 42, JobID: "job-42", QueueTime: clk.Now().Add(-15 * time.Second), RunnerAssignTime: clk.Now().Add(-5 * time.Second)}}
+	l.w.Mu.Lock()
+	delete(l.w.Params, s.JitParameterPrefix+id)
+	l.w.Mu.Unlock()
+	l.srv.setRunner(id, func(r *serverRunner) { r.online, r.job = true, "job-42" })
+	started := scaleset.JobStarted{RunnerName: id, RunnerID: 1, JobMessageBase: scaleset.JobMessageBase{JobMessageType: scaleset.JobMessageType{MessageType: scaleset.MessageTypeJobStarted}, RunnerRequestID: 42, JobID: "job-42", QueueTime: l.w.Now().Add(-15 * time.Second), RunnerAssignTime: l.w.Now().Add(-5 * time.Second)}}
 	l.srv.send(1, started, started) // duplicated on purpose
 	// The marker holds the start time (GitHub's runner assignment time), which
 	// the max-runtime watchdog counts from after a restart.
-	wantStart := clk.Now().Add(-5 * time.Second).UTC().Format(time.RFC3339)
-	eventually(t, "job-started marker", func() bool { return tagOf(l.aws, id, settings.TagJobStarted) == wantStart })
+	wantStart := l.w.Now().Add(-5 * time.Second).UTC().Format(time.RFC3339)
+	eventually(t, "job-started marker", func() bool { return tagOf(l.w, id, settings.TagJobStarted) == wantStart })
 
 	// Demand disappears while the job runs: the busy instance must stay.
 	l.srv.send(0)
 	time.Sleep(100 * time.Millisecond)
-	if slices.Contains(termsOf(l.aws), id) {
+	if slices.Contains(termsOf(l.w), id) {
 		t.Fatal("busy instance terminated on scale-in")
 	}
 
 	// The job completes; GitHub drops the ephemeral registration; the
 	// instance terminates itself and waits in the terminate hook.
-	l.srv.setRunner(id, func(r *fakeRunner) { r.job = "" })
+	l.srv.setRunner(id, func(r *serverRunner) { r.job = "" })
 	l.srv.mu.Lock()
 	delete(l.srv.runners, id)
 	l.srv.mu.Unlock()
 	l.srv.send(0, scaleset.JobCompleted{RunnerName: id, Result: "succeeded", JobMessageBase: scaleset.JobMessageBase{JobMessageType: scaleset.JobMessageType{MessageType: scaleset.MessageTypeJobCompleted}, RunnerRequestID: 42, JobID: "job-42"}})
-	eventually(t, "job-completed marker", func() bool { return tagOf(l.aws, id, settings.TagJobCompleted) != "" })
-	l.aws.mu.Lock()
-	l.aws.selfTerminate(id, true)
-	l.aws.mu.Unlock()
+	eventually(t, "job-completed marker", func() bool { return tagOf(l.w, id, settings.TagJobCompleted) != "" })
+	l.w.Mu.Lock()
+	l.w.SelfTerminateLocked(id, true)
+	l.w.Mu.Unlock()
 	l.pushEvent(EventTerminate, group, id)
 	eventually(t, "instance gone", func() bool {
-		l.aws.mu.Lock()
-		defer l.aws.mu.Unlock()
-		return len(l.aws.inst) == 0
+		l.w.Mu.Lock()
+		defer l.w.Mu.Unlock()
+		return len(l.w.Instances) == 0
 	})
 	l.stop()
 
 	l.srv.mu.Lock()
 	defer l.srv.mu.Unlock()
-	l.aws.mu.Lock()
-	defer l.aws.mu.Unlock()
-	if len(l.aws.params) != 0 || len(l.srv.runners) != 0 || l.aws.groups[group].desired != 0 {
-		t.Fatalf("left behind: params %v runners %v desired %d", l.aws.params, l.srv.runners, l.aws.groups[group].desired)
+	l.w.Mu.Lock()
+	defer l.w.Mu.Unlock()
+	if len(l.w.Params) != 0 || len(l.srv.runners) != 0 || l.w.Groups[group].Desired != 0 {
+		t.Fatalf("left behind: params %v runners %v desired %d", l.w.Params, l.srv.runners, l.w.Groups[group].Desired)
 	}
 	if !slices.Contains(l.srv.acquired, 42) {
 		t.Fatalf("job not acquired: %v", l.srv.acquired)
@@ -176,33 +171,33 @@ func TestIntegrationJobAssignedToInstanceTerminated(t *testing.T) {
 	}
 }
 
-func desiredOf(f *fakeAWS, g string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.groups[g].desired
+func desiredOf(f *world.World, g string) int {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return f.Groups[g].Desired
 }
 
-func completedOf(f *fakeAWS, id string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.completed[id]
+func completedOf(f *world.World, id string) string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return f.Completed[id]
 }
 
-func tagOf(f *fakeAWS, id, key string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if i := f.inst[id]; i != nil {
-		return i.tags[key]
+func tagOf(f *world.World, id, key string) string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	if i := f.Instances[id]; i != nil {
+		return i.Tags[key]
 	}
 	return ""
 }
 
-func termsOf(f *fakeAWS) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func termsOf(f *world.World) []string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	var out []string
-	for _, t := range f.terms {
-		out = append(out, t.id)
+	for _, t := range f.Terms {
+		out = append(out, t.ID)
 	}
 	return out
 }
@@ -215,12 +210,12 @@ func BenchmarkReactionTime(b *testing.B) {
 	s := testSettings()
 	s.Pools = s.Pools[:1]
 	s.ReconcileSeconds, s.SweepSeconds = 3600, 3600
-	l := startLive(b, s, newClock())
+	l := startLive(b, s)
 	var mu sync.Mutex
 	got := make(chan time.Time, 1)
-	l.aws.mu.Lock()
-	l.aws.groups[s.Pools[0].AutoScalingGroupName].autoLaunch = false
-	l.aws.onSetDesired = func(int) {
+	l.w.Mu.Lock()
+	l.w.Groups[s.Pools[0].AutoScalingGroupName].AutoLaunch = false
+	l.w.OnSetDesired = func(int) {
 		mu.Lock()
 		defer mu.Unlock()
 		select {
@@ -228,7 +223,7 @@ func BenchmarkReactionTime(b *testing.B) {
 		default:
 		}
 	}
-	l.aws.mu.Unlock()
+	l.w.Mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for l.c.ScaleSetID("default") == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)

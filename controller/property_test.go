@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/actions/scaleset"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/internal/fleetsim/world"
 )
 
 // TestPropertyRandomInterleavings drives the controller through random
@@ -53,8 +55,8 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 }
 
 type simMsg struct {
-	pool, runner, job string
-	completed         bool
+	pool, runner, Job string
+	Completed         bool
 }
 
 func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmActivity) {
@@ -64,10 +66,10 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 	warmPool := seed%3 == 0
 	warmLimit := warmReadyLimit(h.c.s.Pools[1])
 	if warmPool {
-		g := h.aws.groups["asg-long"]
-		g.warmPool, g.warmMin = true, 1
-		g.hookTimeout = time.Duration(h.c.s.Pools[1].BootGraceMinutes) * time.Minute
-		g.warmReadyAfter = func() time.Duration {
+		g := h.w.Groups["asg-long"]
+		g.WarmPool, g.WarmMin = true, 1
+		g.LaunchHook.Timeout = time.Duration(h.c.s.Pools[1].BootGraceMinutes) * time.Minute
+		g.WarmReadyAfter = func() time.Duration {
 			if rng.IntN(8) == 0 {
 				return -1 // a boot script that never finishes
 			}
@@ -82,49 +84,49 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 	var inbox []simMsg
 	jobN := 0
 
-	h.aws.onTerminate = func(id string) {
+	h.w.OnTerminate = func(id string) {
 		removals++
 		// Called with the fake's lock released; read the truth from GitHub's side.
-		h.gh.mu.Lock()
-		r := h.gh.runners[id]
-		running := r != nil && r.job != ""
+		h.gh.Mu.Lock()
+		r := h.gh.Runners[id]
+		running := r != nil && r.Job != ""
 		var jobStart time.Time
 		if running {
-			jobStart = r.jobStart
+			jobStart = r.JobStart
 		}
-		h.gh.mu.Unlock()
+		h.gh.Mu.Unlock()
 		if !running {
 			return
 		}
-		h.aws.mu.Lock()
-		i := h.aws.inst[id]
-		h.aws.mu.Unlock()
-		if i != nil && h.clock.Now().Sub(jobStart) >= maxRuntime[i.group] {
+		h.w.Mu.Lock()
+		i := h.w.Instances[id]
+		h.w.Mu.Unlock()
+		if i != nil && h.clock.Now().Sub(jobStart) >= maxRuntime[i.Group] {
 			return
 		}
 		t.Errorf("seed %d: instance %s terminated while its job runs", seed, id)
 	}
 
 	running := func(pool string) int {
-		h.gh.mu.Lock()
-		defer h.gh.mu.Unlock()
+		h.gh.Mu.Lock()
+		defer h.gh.Mu.Unlock()
 		n := 0
-		for name, r := range h.gh.runners {
-			h.aws.mu.Lock()
-			i := h.aws.inst[name]
-			h.aws.mu.Unlock()
-			if r.job != "" && i != nil && i.group == groupOf[pool] {
+		for name, r := range h.gh.Runners {
+			h.w.Mu.Lock()
+			i := h.w.Instances[name]
+			h.w.Mu.Unlock()
+			if r.Job != "" && i != nil && i.Group == groupOf[pool] {
 				n++
 			}
 		}
 		return n
 	}
 	instancesOf := func(group, state string) []string {
-		h.aws.mu.Lock()
-		defer h.aws.mu.Unlock()
+		h.w.Mu.Lock()
+		defer h.w.Mu.Unlock()
 		var out []string
-		for _, id := range h.aws.order {
-			if i := h.aws.inst[id]; i.group == group && (state == "" || i.lifecycle == state) {
+		for _, id := range h.w.Order {
+			if i := h.w.Instances[id]; i.Group == group && (state == "" || i.Lifecycle == state) {
 				out = append(out, id)
 			}
 		}
@@ -144,56 +146,56 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 		}
 		for _, m := range inbox[:n] {
 			s := h.c.Pool(m.pool)
-			if m.completed {
-				_ = s.HandleJobCompleted(ctx, &scaleset.JobCompleted{RunnerName: m.runner, JobMessageBase: scaleset.JobMessageBase{JobID: m.job}})
+			if m.Completed {
+				_ = s.HandleJobCompleted(ctx, &scaleset.JobCompleted{RunnerName: m.runner, JobMessageBase: scaleset.JobMessageBase{JobID: m.Job}})
 			} else {
-				_ = s.HandleJobStarted(ctx, &scaleset.JobStarted{RunnerName: m.runner, JobMessageBase: scaleset.JobMessageBase{JobID: m.job}})
+				_ = s.HandleJobStarted(ctx, &scaleset.JobStarted{RunnerName: m.runner, JobMessageBase: scaleset.JobMessageBase{JobID: m.Job}})
 			}
 		}
 		inbox = inbox[n:]
 	}
 	finish := func(pool, id string) {
-		h.gh.mu.Lock()
-		r := h.gh.runners[id]
+		h.gh.Mu.Lock()
+		r := h.gh.Runners[id]
 		job := ""
 		if r != nil {
-			job = r.job
+			job = r.Job
 		}
-		h.gh.mu.Unlock()
+		h.gh.Mu.Unlock()
 		if job == "" {
 			return
 		}
-		h.gh.finishJob(id)
-		inbox = append(inbox, simMsg{pool: pool, runner: id, job: job, completed: true})
+		h.gh.FinishJob(id)
+		inbox = append(inbox, simMsg{pool: pool, runner: id, Job: job, Completed: true})
 		if rng.IntN(10) < 8 { // the boot script's self-termination sometimes fails
-			h.aws.mu.Lock()
-			h.aws.selfTerminate(id, true)
-			h.aws.mu.Unlock()
+			h.w.Mu.Lock()
+			h.w.SelfTerminateLocked(id, true)
+			h.w.Mu.Unlock()
 		}
 	}
 	failures := []func(){
-		func() { h.gh.failNext("GenerateJitRunnerConfig", ghErr(502, 0)) },
-		func() { h.gh.failNext("GenerateJitRunnerConfig", ghErr(429, time.Second)) },
-		func() { h.gh.failNext("GenerateJitRunnerConfig", ghErr(401, 0)) },
-		func() { h.gh.failNext("RemoveRunner", ghErr(503, 0), ghErr(503, 0), ghErr(503, 0), ghErr(503, 0)) },
-		func() { h.gh.failNext("GetRunnerByName", ghErr(500, 0), ghErr(500, 0), ghErr(500, 0), ghErr(500, 0)) },
-		func() { h.gh.failNext("ListRegistrations", ghErr(502, 0), ghErr(502, 0), ghErr(502, 0), ghErr(502, 0)) },
-		func() { h.aws.failNext("SetDesiredCapacity", apiErr("Throttling", "Rate exceeded")) },
+		func() { h.gh.FailNext("GenerateJitRunnerConfig", ghErr(502, 0)) },
+		func() { h.gh.FailNext("GenerateJitRunnerConfig", ghErr(429, time.Second)) },
+		func() { h.gh.FailNext("GenerateJitRunnerConfig", ghErr(401, 0)) },
+		func() { h.gh.FailNext("RemoveRunner", ghErr(503, 0), ghErr(503, 0), ghErr(503, 0), ghErr(503, 0)) },
+		func() { h.gh.FailNext("GetRunnerByName", ghErr(500, 0), ghErr(500, 0), ghErr(500, 0), ghErr(500, 0)) },
+		func() { h.gh.FailNext("ListRegistrations", ghErr(502, 0), ghErr(502, 0), ghErr(502, 0), ghErr(502, 0)) },
+		func() { h.w.FailNext("SetDesiredCapacity", apiErr("Throttling", "Rate exceeded")) },
 		func() {
-			h.aws.failNext("CompleteLifecycleAction", apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"))
+			h.w.FailNext("CompleteLifecycleAction", apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"))
 		},
 		func() {
-			h.aws.failNext("TerminateInstanceInAutoScalingGroup", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
+			h.w.FailNext("TerminateInstanceInAutoScalingGroup", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
 		},
-		func() { h.aws.failNext("PutParameter", apiErr("ThrottlingException", "x")) },
+		func() { h.w.FailNext("PutParameter", apiErr("ThrottlingException", "x")) },
 		func() {
-			h.aws.failNext("DescribeInstances", apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"))
-		},
-		func() {
-			h.aws.failNext("CreateTags", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
+			h.w.FailNext("DescribeInstances", apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"), apiErr("RequestLimitExceeded", "x"))
 		},
 		func() {
-			h.aws.failNext("RecordLifecycleActionHeartbeat", apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"))
+			h.w.FailNext("CreateTags", apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"), apiErr("InternalError", "x"))
+		},
+		func() {
+			h.w.FailNext("RecordLifecycleActionHeartbeat", apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"), apiErr("Throttling", "x"))
 		},
 	}
 
@@ -210,16 +212,16 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 			}
 			h.demand(pool, pending[pool]+running(pool))
 		case 2:
-			h.aws.Tick()
+			h.w.Tick()
 		case 3:
 			h.reconcile()
 		case 4: // a lifecycle event, possibly a duplicate
 			_ = h.c.HandleEvent(ctx, `{"detail-type":"`+EventLaunch+`","detail":{"AutoScalingGroupName":"`+group+`"}}`)
 		case 5: // an instance boots
 			if id := pick(instancesOf(group, stateInService)); id != "" {
-				h.aws.mu.Lock()
-				_, has := h.aws.params[h.c.s.JitParameterPrefix+id]
-				h.aws.mu.Unlock()
+				h.w.Mu.Lock()
+				_, has := h.w.Params[h.c.s.JitParameterPrefix+id]
+				h.w.Mu.Unlock()
 				if has {
 					h.boot(id)
 				}
@@ -228,11 +230,11 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 			if id := pick(instancesOf(group, stateInService)); id != "" && pending[pool] > 0 {
 				jobN++
 				job := fmt.Sprintf("job-%d", jobN)
-				if h.gh.startJob(id, job) {
+				if h.gh.StartJob(id, job) {
 					pending[pool]--
-					inbox = append(inbox, simMsg{pool: pool, runner: id, job: job})
+					inbox = append(inbox, simMsg{pool: pool, runner: id, Job: job})
 					if rng.IntN(4) == 0 {
-						inbox = append(inbox, simMsg{pool: pool, runner: id, job: job}) // duplicate
+						inbox = append(inbox, simMsg{pool: pool, runner: id, Job: job}) // duplicate
 					}
 				}
 			}
@@ -250,18 +252,19 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 			failures[rng.IntN(len(failures))]()
 		}
 		if warmPool {
-			h.aws.mu.Lock()
-			for _, w := range h.aws.warmIn("asg-long") {
-				if _, ok := h.aws.params[h.c.s.JitParameterPrefix+w.id]; ok {
-					t.Errorf("seed %d: warm instance %s (%s) has a JIT config", seed, w.id, w.lifecycle)
+			h.w.Mu.Lock()
+			for _, w := range h.w.WarmIn("asg-long") {
+				if _, ok := h.w.Params[h.c.s.JitParameterPrefix+w.ID]; ok {
+					t.Errorf("seed %d: warm instance %s (%s) has a JIT config", seed, w.ID, w.Lifecycle)
 				}
 			}
-			h.aws.mu.Unlock()
+			h.w.Mu.Unlock()
 		}
 	}
 
 	// Demand goes away: every job ends, every message arrives, faults stop.
-	h.gh.next, h.gh.always, h.aws.next, h.aws.always = nil, nil, nil, nil
+	h.gh.ClearFaults()
+	h.w.ClearFaults()
 	for _, pool := range pools {
 		pending[pool] = 0
 		for _, id := range instancesOf(groupOf[pool], "") {
@@ -273,7 +276,7 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 		for _, pool := range pools {
 			h.demand(pool, 0)
 		}
-		h.aws.Tick()
+		h.w.Tick()
 		h.reconcile()
 		h.sweep()
 		h.clock.Advance(11 * time.Minute)
@@ -283,60 +286,60 @@ func runProperty(t *testing.T, seed uint64) (jobsStarted, removals int, w warmAc
 		// runs (the 11-minute jumps above outrun any heartbeat): first with
 		// some boot scripts that never finish, then with all finishing, so
 		// one launched before that switch is abandoned at the limit.
-		h.aws.mu.Lock()
-		h.aws.advance() // hooks the last 11-minute jump outran time out now
-		expired := len(h.aws.expired)
-		h.aws.mu.Unlock()
+		h.w.Mu.Lock()
+		h.w.AdvanceLocked() // hooks the last 11-minute jump outran time out now
+		expired := len(h.w.Expired)
+		h.w.Mu.Unlock()
 		minutes := 3 * warmLimit / time.Minute
 		for m := range minutes {
 			if m == minutes/3 {
-				h.aws.mu.Lock()
-				h.aws.groups["asg-long"].warmReadyAfter = func() time.Duration { return time.Duration(rng.IntN(26)) * time.Minute }
-				h.aws.mu.Unlock()
+				h.w.Mu.Lock()
+				h.w.Groups["asg-long"].WarmReadyAfter = func() time.Duration { return time.Duration(rng.IntN(26)) * time.Minute }
+				h.w.Mu.Unlock()
 			}
-			h.aws.Tick()
+			h.w.Tick()
 			h.reconcile()
 			h.clock.Advance(time.Minute)
 		}
-		h.aws.Tick()
+		h.w.Tick()
 		h.reconcile()
-		h.aws.mu.Lock()
-		if n := len(h.aws.expired); n != expired {
-			t.Errorf("seed %d: %d warm pool launch hooks timed out although the controller reconciled every minute: %v", seed, n-expired, h.aws.expired[expired:])
+		h.w.Mu.Lock()
+		if n := len(h.w.Expired); n != expired {
+			t.Errorf("seed %d: %d warm pool launch hooks timed out although the controller reconciled every minute: %v", seed, n-expired, h.w.Expired[expired:])
 		}
-		h.aws.mu.Unlock()
+		h.w.Mu.Unlock()
 	}
-	h.aws.mu.Lock()
-	defer h.aws.mu.Unlock()
-	if len(h.aws.cutShort) != 0 {
-		t.Errorf("seed %d: warm pool entries continued before they were ready (stopped mid-installation): %v", seed, h.aws.cutShort)
+	h.w.Mu.Lock()
+	defer h.w.Mu.Unlock()
+	if len(h.w.CutShort) != 0 {
+		t.Errorf("seed %d: warm pool entries continued before they were ready (stopped mid-installation): %v", seed, h.w.CutShort)
 	}
-	for _, a := range h.aws.warmAbandoned {
-		if a.tagged || a.age < warmLimit {
-			t.Errorf("seed %d: warm pool entry %s abandoned after %s (limit %s), ready tag %v", seed, a.id, a.age, warmLimit, a.tagged)
+	for _, a := range h.w.WarmAbandoned {
+		if a.Tagged || a.Age < warmLimit {
+			t.Errorf("seed %d: warm pool entry %s abandoned after %s (limit %s), ready tag %v", seed, a.ID, a.Age, warmLimit, a.Tagged)
 		}
 	}
-	h.gh.mu.Lock()
-	defer h.gh.mu.Unlock()
+	h.gh.Mu.Lock()
+	defer h.gh.Mu.Unlock()
 	states := map[string]string{}
-	for id, i := range h.aws.inst {
-		if isWarm(i) && i.lifecycle == "Warmed:Stopped" {
+	for id, i := range h.w.Instances {
+		if world.IsWarm(i) && i.Lifecycle == "Warmed:Stopped" {
 			continue // the warm pool's standing capacity, prepared and stopped
 		}
-		states[id] = i.lifecycle
+		states[id] = i.Lifecycle
 	}
-	if len(states) != 0 || len(h.gh.runners) != 0 || len(h.aws.params) != 0 {
-		t.Fatalf("seed %d did not converge: instances %v registrations %d configs %d", seed, states, len(h.gh.runners), len(h.aws.params))
+	if len(states) != 0 || len(h.gh.Runners) != 0 || len(h.w.Params) != 0 {
+		t.Fatalf("seed %d did not converge: instances %v registrations %d configs %d", seed, states, len(h.gh.Runners), len(h.w.Params))
 	}
-	if warmPool && len(h.aws.warmIn("asg-long")) != 1 {
-		t.Fatalf("seed %d: warm pool holds %d instances, want 1", seed, len(h.aws.warmIn("asg-long")))
+	if warmPool && len(h.w.WarmIn("asg-long")) != 1 {
+		t.Fatalf("seed %d: warm pool holds %d instances, want 1", seed, len(h.w.WarmIn("asg-long")))
 	}
-	for id, hooks := range h.aws.beats {
-		if i := h.aws.inst[id]; i == nil || isWarm(i) {
+	for id, hooks := range h.w.Beats {
+		if i := h.w.Instances[id]; i == nil || world.IsWarm(i) {
 			w.heartbeats += len(hooks)
 		}
 	}
-	w.abandoned = len(h.aws.warmAbandoned)
+	w.abandoned = len(h.w.WarmAbandoned)
 	return jobN, removals, w
 }
 

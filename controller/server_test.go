@@ -23,7 +23,7 @@ type scaleSetServer struct {
 	*httptest.Server
 	mu         sync.Mutex
 	sets       map[int]*scaleset.RunnerScaleSet
-	runners    map[string]*fakeRunner
+	runners    map[string]*serverRunner
 	nextRunner int64
 	messages   chan serverMessage
 	nextMsg    int
@@ -33,13 +33,21 @@ type scaleSetServer struct {
 	removed    []string
 }
 
+// serverRunner is a registration the protocol server holds.
+type serverRunner struct {
+	id     int64
+	name   string
+	online bool
+	job    string
+}
+
 type serverMessage struct {
 	stats scaleset.RunnerScaleSetStatistic
 	body  []any
 }
 
 func newScaleSetServer(tb testing.TB) *scaleSetServer {
-	s := &scaleSetServer{sets: map[int]*scaleset.RunnerScaleSet{}, runners: map[string]*fakeRunner{}, messages: make(chan serverMessage, 1024)}
+	s := &scaleSetServer{sets: map[int]*scaleset.RunnerScaleSet{}, runners: map[string]*serverRunner{}, messages: make(chan serverMessage, 1024)}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	tb.Cleanup(s.Close)
 	return s
@@ -186,7 +194,7 @@ func (s *scaleSetServer) scaleSetPath(w http.ResponseWriter, r *http.Request, pa
 			return
 		}
 		s.nextRunner++
-		s.runners[setting.Name] = &fakeRunner{id: s.nextRunner, name: setting.Name}
+		s.runners[setting.Name] = &serverRunner{id: s.nextRunner, name: setting.Name}
 		writeJSON(w, http.StatusOK, scaleset.RunnerScaleSetJitRunnerConfig{Runner: &scaleset.RunnerReference{ID: int(s.nextRunner), Name: setting.Name}, EncodedJITConfig: "jit-" + setting.Name})
 	case len(parts) == 1 && r.Method == http.MethodPatch:
 		id, _ := strconv.Atoi(parts[0])
@@ -202,7 +210,7 @@ func (s *scaleSetServer) scaleSetPath(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
-func (s *scaleSetServer) runner(name string) *fakeRunner {
+func (s *scaleSetServer) runner(name string) *serverRunner {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.runners[name]; r != nil {
@@ -212,7 +220,7 @@ func (s *scaleSetServer) runner(name string) *fakeRunner {
 	return nil
 }
 
-func (s *scaleSetServer) setRunner(name string, fn func(*fakeRunner)) {
+func (s *scaleSetServer) setRunner(name string, fn func(*serverRunner)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.runners[name]; r != nil {
