@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?=
 
-.PHONY: setup synth test race lint diff deploy golden bench ci clean
+.PHONY: setup synth test race lint diff deploy golden bench sim sim-traces ci clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -43,6 +43,23 @@ golden: setup ## rewrite the golden templates after an intended change
 
 bench: setup ## controller benchmarks
 	go test ./controller/... -run '^$$' -bench . -benchtime 200x
+
+# The fleet simulator on the committed dev configuration: the table and chart in
+# the README's simulator section. The controller joins the comparison once the
+# world model is wired in (docs/simulator.md, Status).
+SIM_POLICIES ?= busy-flag,fixed-lifetime,static-pets,managed
+sim: ## fleet simulator: the README's table and sim/ops-week-dev.png for dev on ops-week.json
+	set -o pipefail; go run ./cmd/fleetsim --env dev --trace sim/traces/ops-week.json --policies $(SIM_POLICIES) \
+		--chart sim/ops-week-dev.png | \
+	awk 'FNR==NR { table = table $$0 "\n"; next } \
+		/<!-- fleetsim:end -->/ { printf "%s", table; skip = 0 } \
+		!skip { print } \
+		/<!-- fleetsim:begin -->/ { skip = 1 }' - README.md > README.md.tmp
+	mv README.md.tmp README.md
+
+sim-traces: ## regenerate the committed traces from the generator
+	go run ./cmd/fleetsim gen --seed 1 -o sim/traces/ops-week.json
+	go run ./cmd/fleetsim gen --seed 1 --faults -o sim/traces/faults-week.json
 
 ci: setup lint test race synth
 
