@@ -438,15 +438,15 @@ func (c *Controller) facts(in *instance) facts {
 	defer c.mu.Unlock()
 	var f facts
 	j := c.jobs[in.ID]
-	marker := in.Tags[settings.TagJobStarted]
-	f.started = (j != nil && !j.started.IsZero()) || marker != ""
+	record := in.Tags[settings.TagJobStartedAt]
+	// The runner's own marker makes the instance busy (more care), but its
+	// value is never a start time: the job can write it.
+	f.started = (j != nil && !j.started.IsZero()) || record != "" || in.Tags[settings.TagJobStarted] != ""
 	switch {
 	case j != nil && !j.started.IsZero():
 		f.startedAt = j.started
-	case marker != "":
-		// RFC 3339, as the controller writes it and as the runner's hook does
-		// (date -u +%Y-%m-%dT%H:%M:%SZ).
-		f.startedAt, _ = time.Parse(time.RFC3339, marker)
+	case record != "":
+		f.startedAt, _ = time.Parse(time.RFC3339, record)
 	}
 	switch {
 	case j != nil && !j.completed.IsZero():
@@ -694,9 +694,10 @@ func (c *Controller) reconcilePool(ctx context.Context, p *pool, v *groupView) {
 }
 
 // scale sets the group to min(max, assigned + minIdle), never below the busy
-// instances. Scaling in removes chosen idle instances one by one (deregistered
-// first, so GitHub cannot hand them a job) instead of lowering the desired
-// capacity and letting Auto Scaling choose: new instances are protected from
+// instances. Scaling in first lowers the desired capacity to max(want, live),
+// which only drops launches that have not happened, then removes chosen idle
+// instances one by one (deregistered first, so GitHub cannot hand them a job)
+// instead of letting Auto Scaling choose: new instances are protected from
 // scale-in, and Auto Scaling does not know which runners are busy.
 func (c *Controller) scale(ctx context.Context, p *pool, v *groupView) int {
 	var idle []*instance
@@ -727,8 +728,18 @@ func (c *Controller) scale(ctx context.Context, p *pool, v *groupView) int {
 		// Until GitHub has told us the demand, only scale out.
 		return v.desired
 	}
-	// Instances whose job completed leave by themselves, with a decrement.
-	excess := v.desired - want - leaving
+	// Capacity that never launched (a capacity shortage, launches still to
+	// come) goes first, without touching an instance: lower the target to
+	// max(want, live).
+	if target := max(want, liveN); v.desired > target {
+		if !c.setDesired(ctx, p, v, target) {
+			return v.desired
+		}
+		v.desired = target
+	}
+	// Then idle runners, still-booting ones first, then the oldest. Instances
+	// whose job completed leave by themselves, with a decrement.
+	excess := min(v.desired, liveN) - want - leaving
 	slices.SortStableFunc(idle, func(a, b *instance) int {
 		pa, pb := a.Lifecycle != stateInService, b.Lifecycle != stateInService
 		if pa != pb {
@@ -739,24 +750,14 @@ func (c *Controller) scale(ctx context.Context, p *pool, v *groupView) int {
 		}
 		return a.Launch.Compare(b.Launch)
 	})
-	removed := 0
 	for _, in := range idle {
 		if excess <= 0 {
 			break
 		}
 		if c.remove(ctx, p, in, "scale-in: demand fell", false) {
 			excess--
-			removed++
 			v.desired--
 			in.Lifecycle = "Terminating"
-		}
-	}
-	remaining := liveN - removed
-	if v.desired > want && v.desired > remaining {
-		// Launches not started yet: lower the target without touching an instance.
-		target := max(want, remaining)
-		if c.setDesired(ctx, p, v, target) {
-			v.desired = target
 		}
 	}
 	return v.desired
@@ -957,8 +958,12 @@ func (c *Controller) remove(ctx context.Context, p *pool, in *instance, reason s
 // finished instances, leftover JIT configs, and instances past their maximum
 // runtime (alarm first).
 func (c *Controller) Sweep(ctx context.Context) error {
-	// Registrations first: any registration listed now belongs to an instance
+	// Configs and registrations first: any listed now belongs to an instance
 	// that the describe below already shows.
+	configs, cfgErr := c.listConfigs(ctx)
+	if cfgErr != nil {
+		c.fail(nil, "describe-parameters", cfgErr)
+	}
 	regs, regErr := c.gh.Registrations(ctx)
 	if regErr != nil {
 		c.fail(nil, "list-runners", regErr)
@@ -1002,7 +1007,9 @@ func (c *Controller) Sweep(ctx context.Context) error {
 			}
 		}
 	}
-	c.sweepConfigs(ctx, known)
+	if cfgErr == nil {
+		c.sweepConfigs(ctx, configs, known)
+	}
 	c.mu.Lock()
 	for name, j := range c.jobs {
 		if !known[name] && c.now().Sub(j.seen) > time.Hour {
@@ -1051,10 +1058,12 @@ func (c *Controller) sweepInstance(ctx context.Context, p *pool, in *instance, r
 	}
 }
 
-// jobStart is when the instance's job started. When the marker tag says a job
-// started but not when (a job id written by an older controller), the
-// controller counts from the first time it sees that, and records it in
-// memory and in the tag: the watchdog may then fire late, never early.
+// jobStart is when the instance's job started, from the controller's own
+// record (memory, else its TagJobStartedAt tag). Without a record (a restart
+// lost the JobStarted message, or only the runner's marker says a job runs),
+// the controller counts from the first time it sees the job and records that
+// in memory and in its own tag: the watchdog may then fire late, never early,
+// and nothing a job writes moves its clock.
 func (c *Controller) jobStart(ctx context.Context, p *pool, in *instance, f facts) time.Time {
 	if !f.startedAt.IsZero() {
 		return f.startedAt
@@ -1066,9 +1075,9 @@ func (c *Controller) jobStart(ctx context.Context, p *pool, in *instance, f fact
 	}
 	start := j.started
 	c.mu.Unlock()
-	c.log.Warn("job start time unknown: counting the maximum runtime from now", "pool", p.cfg.Name, "instance_id", in.ID, "marker", in.Tags[settings.TagJobStarted])
-	c.tagInstance(ctx, p, in.ID, settings.TagJobStarted, start.UTC().Format(time.RFC3339))
-	in.Tags[settings.TagJobStarted] = start.UTC().Format(time.RFC3339)
+	c.log.Warn("job start time unknown: counting the maximum runtime from now", "pool", p.cfg.Name, "instance_id", in.ID)
+	c.tagInstance(ctx, p, in.ID, settings.TagJobStartedAt, start.UTC().Format(time.RFC3339))
+	in.Tags[settings.TagJobStartedAt] = start.UTC().Format(time.RFC3339)
 	return start
 }
 
@@ -1137,8 +1146,9 @@ type PoolScaler struct {
 }
 
 // HandleJobStarted marks the runner busy and records queue-to-start latency.
-// The job-started tag gets the start time (GitHub's runner assignment time,
-// else now), which the max-runtime watchdog counts from after a restart.
+// The controller's own job-started-at tag gets the start time (GitHub's runner
+// assignment time, else now), which the max-runtime watchdog counts from
+// after a restart.
 func (s *PoolScaler) HandleJobStarted(ctx context.Context, m *scaleset.JobStarted) error {
 	c := s.c
 	at := c.now()
@@ -1155,7 +1165,7 @@ func (s *PoolScaler) HandleJobStarted(ctx context.Context, m *scaleset.JobStarte
 		attrs = append(attrs, "queue_to_start_seconds", d.Seconds())
 	}
 	c.log.Info("job started", attrs...)
-	c.tagInstance(ctx, s.p, m.RunnerName, settings.TagJobStarted, at.UTC().Format(time.RFC3339))
+	c.tagInstance(ctx, s.p, m.RunnerName, settings.TagJobStartedAt, at.UTC().Format(time.RFC3339))
 	return nil
 }
 

@@ -78,7 +78,7 @@ func TestFaults(t *testing.T) {
 			h.started("default", id, "job-1")
 			must(t, h.w.Count("CreateTags") == 1, "tagged %d times", h.w.Count("CreateTags"))
 			must(t, strings.Count(h.metrics.String(), `"`+MetricQueueToStartSeconds+`":`) == 1, "latency recorded twice")
-			must(t, h.w.Instances[id].Tags[settings.TagJobStarted] == h.clock.Now().Format(time.RFC3339), "marker %v", h.w.Instances[id].Tags)
+			must(t, h.w.Instances[id].Tags[settings.TagJobStartedAt] == h.clock.Now().Format(time.RFC3339), "record %v", h.w.Instances[id].Tags)
 		}},
 		{"job_completed_before_job_started_is_not_busy", func(t *testing.T, h *harness) {
 			id := h.provisioned("default", 1)[0]
@@ -346,15 +346,17 @@ func TestFaults(t *testing.T) {
 			h.sweep()
 			must(t, slices.Equal(h.terminatedIDs(), []string{id}), "not terminated after the grace: %v", h.terminatedIDs())
 		}},
-		{"job_past_max_runtime_from_hook_marker_warned_then_terminated_after_grace", func(t *testing.T, h *harness) {
+		{"job_past_max_runtime_from_hook_marker_counted_from_first_sight_then_terminated_after_grace", func(t *testing.T, h *harness) {
 			id := h.provisioned("long", 1)[0] // maxRuntimeHours 31, grace 15 min
 			h.boot(id)
 			h.clock.Advance(20 * time.Minute)
 			h.gh.StartJob(id, "migration")
 			// Only the runner's own hook recorded the start (date -u +%Y-%m-%dT%H:%M:%SZ);
 			// the controller restarts and never sees JobStarted.
-			h.w.Instances[id].Tags[settings.TagJobStarted] = h.clock.Now().UTC().Format("2006-01-02T15:04:05Z")
+			// Its value is not trusted: the watchdog counts from the first sweep that sees it.
+			h.w.Instances[id].Tags[settings.TagJobStarted] = h.clock.Now().Add(-24 * time.Hour).UTC().Format("2006-01-02T15:04:05Z")
 			h.restartSame()
+			h.sweep()
 			h.clock.Advance(31*time.Hour - time.Minute)
 			h.sweep()
 			must(t, len(h.w.Published) == 0 && len(h.terminatedIDs()) == 0, "warned before 31 h of job")
@@ -387,7 +389,7 @@ func TestFaults(t *testing.T) {
 			h.clock.Advance(40 * time.Hour)
 			h.sweep()
 			seen := h.clock.Now().Format(time.RFC3339)
-			must(t, len(h.w.Published) == 0 && h.w.Instances[id].Tags[settings.TagJobStarted] == seen, "marker %q", h.w.Instances[id].Tags[settings.TagJobStarted])
+			must(t, len(h.w.Published) == 0 && h.w.Instances[id].Tags[settings.TagJobStartedAt] == seen, "record %q", h.w.Instances[id].Tags[settings.TagJobStartedAt])
 			h.restartSame() // the adopted start survives in the tag
 			h.clock.Advance(31*time.Hour + time.Minute)
 			h.sweep()

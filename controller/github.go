@@ -173,7 +173,10 @@ func (g *GitHub) JIT(ctx context.Context, scaleSetID int, name string) (config s
 	return config, false, err
 }
 
-// FindRunner looks a registration up by name; nil means there is none.
+// FindRunner looks a registration up by name. It answers nil, nil only when
+// GitHub confirms there is none (an empty lookup, or its runner-not-found
+// error); any other failure, a bare 404 included, is an error: unknown, which
+// is never treated as absent.
 func (g *GitHub) FindRunner(ctx context.Context, name string) (*scaleset.RunnerReference, error) {
 	var r *scaleset.RunnerReference
 	err := g.do(ctx, "get-runner", func(ctx context.Context, c *Connection) error {
@@ -181,7 +184,7 @@ func (g *GitHub) FindRunner(ctx context.Context, name string) (*scaleset.RunnerR
 		r, err = c.API.GetRunnerByName(ctx, name)
 		return err
 	})
-	if githubStatus(err) == http.StatusNotFound || errors.Is(err, scaleset.RunnerNotFoundError) {
+	if errors.Is(err, scaleset.RunnerNotFoundError) {
 		return nil, nil
 	}
 	return r, err
@@ -192,7 +195,8 @@ func (g *GitHub) FindRunner(ctx context.Context, name string) (*scaleset.RunnerR
 // runner list's busy flag is not.
 var ErrJobRunning = errors.New("runner has a running job")
 
-// RemoveRunner deletes a registration. A registration already gone is success.
+// RemoveRunner deletes a registration. A registration GitHub confirms gone
+// (its runner-not-found error) is success; a bare 404 is not.
 func (g *GitHub) RemoveRunner(ctx context.Context, id int64) error {
 	err := g.do(ctx, "remove-runner", func(ctx context.Context, c *Connection) error {
 		return c.API.RemoveRunner(ctx, id)
@@ -202,7 +206,7 @@ func (g *GitHub) RemoveRunner(ctx context.Context, id int64) error {
 		return nil
 	case errors.Is(err, scaleset.JobStillRunningError):
 		return fmt.Errorf("%w: %w", ErrJobRunning, err)
-	case githubStatus(err) == http.StatusNotFound || errors.Is(err, scaleset.RunnerNotFoundError):
+	case errors.Is(err, scaleset.RunnerNotFoundError):
 		return nil
 	}
 	return err

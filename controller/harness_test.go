@@ -35,6 +35,8 @@ type harness struct {
 	mu       sync.Mutex
 	// tolerate makes reconcile and sweep failures expected (injected faults).
 	tolerate bool
+	// ssm, when set, stands between the controller and the world's SSM.
+	ssm SSMAPI
 }
 
 func testSettings() settings.Settings {
@@ -104,7 +106,11 @@ func (h *harness) restart(s settings.Settings) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	c, err := New(Options{Settings: s, GitHub: gh, AutoScaling: h.w.AutoScaling, EC2: h.w.EC2, SSM: h.w.SSM, SQS: h.w.SQS, SNS: h.w.SNS,
+	var ssmAPI SSMAPI = h.w.SSM
+	if h.ssm != nil {
+		ssmAPI = h.ssm
+	}
+	c, err := New(Options{Settings: s, GitHub: gh, AutoScaling: h.w.AutoScaling, EC2: h.w.EC2, SSM: ssmAPI, SQS: h.w.SQS, SNS: h.w.SNS,
 		Metrics: NewMetrics(&LockedWriter{W: h.metrics}, "Test", s.Environment, h.clock.Now), Logger: log, Now: h.clock.Now, Retry: retry})
 	if err != nil {
 		h.t.Fatal(err)

@@ -125,10 +125,10 @@ func TestIntegrationJobAssignedToInstanceTerminated(t *testing.T) {
 	l.srv.setRunner(id, func(r *serverRunner) { r.online, r.job = true, "job-42" })
 	started := scaleset.JobStarted{RunnerName: id, RunnerID: 1, JobMessageBase: scaleset.JobMessageBase{JobMessageType: scaleset.JobMessageType{MessageType: scaleset.MessageTypeJobStarted}, RunnerRequestID: 42, JobID: "job-42", QueueTime: l.w.Now().Add(-15 * time.Second), RunnerAssignTime: l.w.Now().Add(-5 * time.Second)}}
 	l.srv.send(1, started, started) // duplicated on purpose
-	// The marker holds the start time (GitHub's runner assignment time), which
+	// The controller's record holds the start time (GitHub's runner assignment time), which
 	// the max-runtime watchdog counts from after a restart.
 	wantStart := l.w.Now().Add(-5 * time.Second).UTC().Format(time.RFC3339)
-	eventually(t, "job-started marker", func() bool { return tagOf(l.w, id, settings.TagJobStarted) == wantStart })
+	eventually(t, "job-started marker", func() bool { return tagOf(l.w, id, settings.TagJobStartedAt) == wantStart })
 
 	// Demand disappears while the job runs: the busy instance must stay.
 	l.srv.send(0)

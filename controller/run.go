@@ -75,32 +75,33 @@ func (c *Controller) deleteConfig(ctx context.Context, p *pool, id string) {
 	}
 }
 
-// sweepConfigs deletes JIT configs whose instance is no longer in any group.
-func (c *Controller) sweepConfigs(ctx context.Context, known map[string]bool) {
+// listConfigs lists the names of the JIT config parameters. The sweeper lists
+// them before it describes the groups: a config is put only for an instance
+// already launched, so every config listed belongs to an instance that the
+// describe after it shows, unless that instance is gone.
+func (c *Controller) listConfigs(ctx context.Context) ([]string, error) {
 	var names []string
 	err := c.aws(ctx, "describe-parameters", func(ctx context.Context) error {
 		names = nil
-		in := &ssm.DescribeParametersInput{ParameterFilters: []ssmtypes.ParameterStringFilter{{
+		in := &ssm.DescribeParametersInput{MaxResults: aws.Int32(50), ParameterFilters: []ssmtypes.ParameterStringFilter{{
 			Key: aws.String("Path"), Option: aws.String("OneLevel"), Values: []string{strings.TrimSuffix(c.s.JitParameterPrefix, "/")},
 		}}}
-		for {
-			out, err := c.ssm.DescribeParameters(ctx, in)
+		for pages := ssm.NewDescribeParametersPaginator(c.ssm, in); pages.HasMorePages(); {
+			out, err := pages.NextPage(ctx)
 			if err != nil {
 				return err
 			}
 			for _, m := range out.Parameters {
 				names = append(names, aws.ToString(m.Name))
 			}
-			if out.NextToken == nil {
-				return nil
-			}
-			in.NextToken = out.NextToken
 		}
+		return nil
 	})
-	if err != nil {
-		c.fail(nil, "describe-parameters", err)
-		return
-	}
+	return names, err
+}
+
+// sweepConfigs deletes the listed JIT configs whose instance is in no group.
+func (c *Controller) sweepConfigs(ctx context.Context, names []string, known map[string]bool) {
 	for _, n := range names {
 		id := strings.TrimPrefix(n, c.s.JitParameterPrefix)
 		if known[id] {

@@ -248,7 +248,7 @@ func (c *FleetController) grantControllerPermissions(env config.Environment, pro
 	// keys, only on this fleet's instances.
 	add("MarkRunnerInstances", []string{"ec2:CreateTags"}, []*string{fleetiam.Instances(c.Construct)}, map[string]any{
 		"StringEquals":              map[string]any{"aws:ResourceTag/" + settings.TagEnvironment: env.Name},
-		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStarted, settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
+		"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []string{settings.TagJobStartedAt, settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
 	})
 	// Spot fallback changes only the instances distribution of the mixed
 	// instances policy, so no iam:PassRole or ec2:RunInstances is needed.

@@ -25,9 +25,15 @@ const (
 	// that ARN may read or delete it.
 	TagJitInstanceArn = "synapse-ops-runners:instance-arn"
 	// TagJobStarted is the instance's own marker, set by the runner's job-started
-	// hook (value: the RFC 3339 time the job started). An instance carrying it is never removed for being idle. It can only
-	// make the controller more careful, never cause a termination.
+	// hook (value: the RFC 3339 time the job started). An instance carrying it is
+	// never removed for being idle. Its value is never trusted: the job itself
+	// can write it (the runner role may tag its own instance), so it can only
+	// make the controller more careful, never cause or delay a termination.
 	TagJobStarted = "synapse-ops-runners:job-started"
+	// TagJobStartedAt is the controller's own record of when an instance's job
+	// started (value: RFC 3339), the time the max-runtime watchdog counts from.
+	// Only the controller's role may write it; runners cannot.
+	TagJobStartedAt = "synapse-ops-runners:job-started-at"
 	// TagWarmReady is set by an instance entering a warm pool once it has
 	// installed everything (value: RFC 3339 time). The controller continues the
 	// warm instance's launch hook only then, because the group stops the
