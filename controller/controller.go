@@ -252,7 +252,27 @@ type groupView struct {
 	onDemandPct *int32 // nil: the group has no mixed instances policy
 }
 
+// describe describes the pools' groups and their instances' launch times and tags.
 func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*groupView, error) {
+	views, err := c.describeGroups(ctx, pools)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*instance{}
+	for _, v := range views {
+		for _, in := range v.instances {
+			byID[in.ID] = in
+		}
+	}
+	if err := c.describeInstances(ctx, byID); err != nil {
+		return nil, err
+	}
+	return views, nil
+}
+
+// describeGroups describes the pools' groups as Auto Scaling sees them, without
+// asking EC2 for anything: enough to find the instances waiting in a hook.
+func (c *Controller) describeGroups(ctx context.Context, pools []*pool) (map[*pool]*groupView, error) {
 	names := make([]string, 0, len(pools))
 	for _, p := range pools {
 		names = append(names, p.cfg.AutoScalingGroupName)
@@ -261,23 +281,19 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 	err := c.aws(ctx, "describe-groups", func(ctx context.Context) error {
 		groups = nil
 		in := &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: names}
-		for {
-			out, err := c.asg.DescribeAutoScalingGroups(ctx, in)
+		for pages := autoscaling.NewDescribeAutoScalingGroupsPaginator(c.asg, in); pages.HasMorePages(); {
+			out, err := pages.NextPage(ctx)
 			if err != nil {
 				return err
 			}
 			groups = append(groups, out.AutoScalingGroups...)
-			if out.NextToken == nil {
-				return nil
-			}
-			in.NextToken = out.NextToken
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("describe groups: %w", err)
 	}
 	views := map[*pool]*groupView{}
-	byID := map[string]*instance{}
 	for _, g := range groups {
 		p := c.byGroup[aws.ToString(g.AutoScalingGroupName)]
 		if p == nil {
@@ -299,15 +315,11 @@ func (c *Controller) describe(ctx context.Context, pools []*pool) (map[*pool]*gr
 				continue
 			}
 			v.instances = append(v.instances, in)
-			byID[in.ID] = in
 		}
 		views[p] = v
 		if c.accountID() == "" {
 			c.setAccount(accountFromArn(v.arn))
 		}
-	}
-	if err := c.describeInstances(ctx, byID); err != nil {
-		return nil, err
 	}
 	return views, nil
 }
@@ -324,8 +336,8 @@ func (c *Controller) describeInstances(ctx context.Context, byID map[string]*ins
 	for chunk := range slices.Chunk(ids, 200) {
 		err := c.aws(ctx, "describe-instances", func(ctx context.Context) error {
 			in := &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{{Name: aws.String("instance-id"), Values: chunk}}}
-			for {
-				out, err := c.ec2.DescribeInstances(ctx, in)
+			for pages := ec2.NewDescribeInstancesPaginator(c.ec2, in); pages.HasMorePages(); {
+				out, err := pages.NextPage(ctx)
 				if err != nil {
 					return err
 				}
@@ -339,11 +351,8 @@ func (c *Controller) describeInstances(ctx context.Context, byID map[string]*ins
 						}
 					}
 				}
-				if out.NextToken == nil {
-					return nil
-				}
-				in.NextToken = out.NextToken
 			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("describe instances: %w", err)
@@ -364,17 +373,14 @@ func (c *Controller) describeWarm(ctx context.Context, v *groupView) error {
 	err := c.aws(ctx, "describe-warm-pool", func(ctx context.Context) error {
 		found = nil
 		in := &autoscaling.DescribeWarmPoolInput{AutoScalingGroupName: aws.String(v.name)}
-		for {
-			out, err := c.asg.DescribeWarmPool(ctx, in)
+		for pages := autoscaling.NewDescribeWarmPoolPaginator(c.asg, in); pages.HasMorePages(); {
+			out, err := pages.NextPage(ctx)
 			if err != nil {
 				return err
 			}
 			found = append(found, out.Instances...)
-			if out.NextToken == nil {
-				return nil
-			}
-			in.NextToken = out.NextToken
 		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("describe warm pool: %w", err)
@@ -527,39 +533,71 @@ func looksLikeInstanceID(s string) bool {
 // waiting in a lifecycle hook, the desired capacity, the spot fallback. The
 // event queue and the listener only make it happen sooner.
 func (c *Controller) Reconcile(ctx context.Context) error {
-	views, err := c.describe(ctx, c.pools)
-	if err != nil {
-		c.fail(nil, "reconcile", err)
-		return err
-	}
+	var errs []error
 	for _, p := range c.pools {
 		p.mu.Lock()
-		if p.scaleSetID == 0 {
-			_ = c.ensureScaleSet(ctx, p)
-		}
-		if v := views[p]; v != nil {
-			c.reconcileWarm(ctx, p, v, false)
-			c.reconcilePool(ctx, p, v)
-		} else {
-			c.fail(p, "reconcile", fmt.Errorf("group %s not found", p.cfg.AutoScalingGroupName))
-		}
+		errs = append(errs, c.reconcileLocked(ctx, p, false))
 		p.mu.Unlock()
 	}
+	return errors.Join(errs...)
+}
+
+// reconcileLocked reconciles one pool; warm asks for its warm pool to be
+// described even if the group describe did not show one (an event said so).
+// Each pool is described on its own, so a failure in one group stops nothing
+// in the others, and the terminate hooks are heartbeated right after the
+// group describe, before anything else that can fail. Must be called with
+// p.mu held.
+func (c *Controller) reconcileLocked(ctx context.Context, p *pool, warm bool) error {
+	if p.scaleSetID == 0 {
+		_ = c.ensureScaleSet(ctx, p)
+	}
+	views, err := c.describeGroups(ctx, []*pool{p})
+	if err != nil {
+		c.fail(p, "reconcile", err)
+		return err
+	}
+	v := views[p]
+	if v == nil {
+		c.fail(p, "reconcile", fmt.Errorf("group %s not found", p.cfg.AutoScalingGroupName))
+		return nil
+	}
+	c.holdTerminating(ctx, p, v)
+	byID := map[string]*instance{}
+	for _, in := range v.instances {
+		byID[in.ID] = in
+	}
+	if err := c.describeInstances(ctx, byID); err != nil {
+		c.fail(p, "reconcile", err)
+		return err
+	}
+	c.reconcileWarm(ctx, p, v, warm)
+	c.reconcilePool(ctx, p, v)
 	return nil
 }
 
-// reconcileOne reconciles one pool; warm asks for its warm pool to be
-// described even if the group describe did not show one (an event said so).
-func (c *Controller) reconcileOne(ctx context.Context, p *pool, warm bool) {
-	views, err := c.describe(ctx, []*pool{p})
-	if err != nil {
-		c.fail(p, "reconcile", err)
+// holdTerminating heartbeats the terminate hook of every instance waiting in
+// it, unless the controller holds GitHub's word that its job is over: whether
+// a job runs is decided later, by calls that can fail, and a hook that times
+// out kills whatever runs. Must be called with p.mu held.
+func (c *Controller) holdTerminating(ctx context.Context, p *pool, v *groupView) {
+	if p.cfg.TerminateHookName == "" {
 		return
 	}
-	if v := views[p]; v != nil {
-		c.reconcileWarm(ctx, p, v, warm)
-		c.reconcilePool(ctx, p, v)
+	for _, in := range v.instances {
+		if in.Lifecycle == stateTerminatingWait && !c.knownIdle(in.ID) {
+			c.heartbeat(ctx, p, in, p.cfg.TerminateHookName)
+		}
 	}
+}
+
+// knownIdle reports that the controller holds GitHub's word (JobCompleted)
+// that the instance's job is over.
+func (c *Controller) knownIdle(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j := c.jobs[id]
+	return j != nil && !j.completed.IsZero()
 }
 
 // reconcileWarm completes the hooks of the warm pool's instances. Auto Scaling
@@ -855,7 +893,6 @@ func (c *Controller) release(ctx context.Context, p *pool, in *instance) {
 		case errors.Is(err, ErrJobRunning) && !force:
 			c.markStarted(in.ID, "", c.now())
 			log.Warn("holding a terminating instance: its job is still running")
-			c.heartbeat(ctx, p, in, p.cfg.TerminateHookName)
 			return
 		case err != nil && !errors.Is(err, ErrJobRunning):
 			c.fail(p, "remove-runner", err, "instance_id", in.ID)

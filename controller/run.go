@@ -176,8 +176,7 @@ func (c *Controller) HandleEvent(ctx context.Context, body string) error {
 		// if the group describe does not show one yet. What is done to the
 		// instance follows its state as described, not the event, so a late
 		// event cannot let a group instance through without a config.
-		c.reconcileOne(ctx, p, d.Origin == warmPoolPlace || d.Destination == warmPoolPlace)
-		return nil
+		return c.reconcileLocked(ctx, p, d.Origin == warmPoolPlace || d.Destination == warmPoolPlace)
 	case EventInterruption:
 		var d spotDetail
 		if err := json.Unmarshal(e.Detail, &d); err != nil || d.InstanceID == "" {
