@@ -144,3 +144,30 @@ func TestBug7WatchdogIgnoresJobWrittenStartTag(t *testing.T) {
 		})
 	}
 }
+
+// A second listener (or a crashed controller's session) makes every session
+// creation answer 409 until it closes or expires: that is waited out, slowly,
+// without counting errors or flooding the log.
+func TestBug5SessionConflictBacksOffQuietly(t *testing.T) {
+	h := newHarness(t)
+	h.github.conn.OpenSession = func(context.Context, int) (Session, error) { return nil, ghErr(409, 0) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var delays []time.Duration
+	h.c.retry.Sleep = func(_ context.Context, d time.Duration) error {
+		delays = append(delays, d)
+		h.clock.Advance(d)
+		if len(delays) == 10 {
+			cancel()
+		}
+		return nil
+	}
+	h.c.listen(ctx, h.c.pools[0])
+	for _, d := range delays {
+		must(t, d >= SessionConflictBackoff && d <= 2*SessionConflictBackoff, "delay %s after a 409", d)
+	}
+	must(t, !strings.Contains(h.metrics.String(), `"`+MetricErrors+`"`), "409 counted as an error")
+	must(t, strings.Count(h.metrics.String(), `"`+MetricSessionConflicts+`":1`) == 10, "SessionConflicts not emitted per attempt")
+	logged := strings.Count(h.logs.String(), "session held by another listener")
+	must(t, logged >= 3 && logged <= 6, "logged %d times over %s", logged, h.clock.Now().Sub(world.Epoch))
+}

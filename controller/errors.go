@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/actions/scaleset"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/internal/githubapi"
@@ -23,31 +22,26 @@ type GitHubError = githubapi.Error
 // githubStatus reports the HTTP status of a GitHub error, 0 if there is none.
 func githubStatus(err error) int { return githubapi.Status(err) }
 
-// scaleset formats failures as `request GET url failed(status="422 ...", ...)`
-// and keeps no typed status, so the adapter reads it back from there.
-var statusPattern = regexp.MustCompile(`status="(\d{3})`)
-
-// wrapScaleSetError turns an error of the scaleset client into a *GitHubError.
-func wrapScaleSetError(op string, err error, retryAfter time.Duration) error {
+// wrapScaleSetError turns an error of the scaleset client into a *GitHubError
+// with the status and Retry-After of the response that caused it, as the
+// client's response hook saw them (scaleset keeps no typed status).
+func wrapScaleSetError(op string, err error, resp response) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	status := 0
-	if m := statusPattern.FindStringSubmatch(err.Error()); m != nil {
-		status, _ = strconv.Atoi(m[1])
-	}
-	// The typed sentinels carry the status their exception implies, in case the
-	// message format changes.
+	status := resp.status
+	// The typed sentinels carry the status their exception implies, should a
+	// response not have been seen.
 	switch {
 	case status == 0 && errors.Is(err, scaleset.RunnerExistsError):
 		status = http.StatusConflict
 	case status == 0 && errors.Is(err, scaleset.RunnerNotFoundError):
 		status = http.StatusNotFound
 	}
-	return &GitHubError{Op: op, Status: status, RetryAfter: retryAfter, Err: err}
+	return &GitHubError{Op: op, Status: status, RetryAfter: resp.retryAfter, Err: err}
 }
 
 // parseRetryAfter reads a Retry-After header (seconds or HTTP date).
@@ -80,7 +74,7 @@ const (
 // classify decides whether err is worth retrying and how long the server asked
 // us to wait. Only failures that a later identical call can fix are retried:
 // GitHub 5xx, 429, 403 with Retry-After (secondary rate limit), transport errors,
-// and AWS throttling and 5xx.
+// and what the AWS SDK classifies as throttling or retryable.
 func classify(err error) (class, time.Duration) {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return classFatal, 0
@@ -101,18 +95,11 @@ func classify(err error) (class, time.Duration) {
 		}
 		return classFatal, 0
 	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		if _, ok := retry.DefaultThrottleErrorCodes[ae.ErrorCode()]; ok {
-			return classRetry, 0
-		}
-		switch ae.ErrorCode() {
-		case "InternalError", "InternalFailure", "ServiceUnavailable", "RequestTimeout":
-			return classRetry, 0
-		}
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
+	// AWS: the SDK's own classification, the one its standard retryer uses:
+	// throttling and transient codes, 5xx, and network failures (connection
+	// reset, a request that could not be sent, timeouts).
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
+		retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
 		return classRetry, 0
 	}
 	return classFatal, 0

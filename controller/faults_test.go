@@ -3,9 +3,12 @@ package controller
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/internal/fleetsim/world"
@@ -804,6 +808,9 @@ func TestClassify(t *testing.T) {
 		{apiErr("Throttling", "x"), classRetry, 0},
 		{apiErr("RequestLimitExceeded", "x"), classRetry, 0},
 		{apiErr("ValidationError", "x"), classFatal, 0},
+		{apiErr("ServiceUnavailable", "x"), classRetry, 0},
+		{&net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}, classRetry, 0},
+		{&smithyhttp.RequestSendError{Err: errors.New("dial tcp: i/o timeout")}, classRetry, 0},
 		{context.Canceled, classFatal, 0},
 	}
 	for _, c := range cases {
@@ -814,13 +821,20 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestWrapScaleSetErrorReadsStatus(t *testing.T) {
-	err := wrapScaleSetError("jit", errors.New(`request POST http://x/generatejitconfig failed(status="409 Conflict"): runner exists`), 0)
+// The GitHub status comes from the response the client's hook saw, never
+// from the error's text.
+func TestGitHubStatusFromResponseHook(t *testing.T) {
+	capture := &responseCapture{}
+	capture.hook(nil, &http.Response{StatusCode: http.StatusConflict, Header: http.Header{}})
+	err := wrapScaleSetError("jit", errors.New("opaque failure"), capture.take())
 	must(t, githubStatus(err) == 409, "status %d", githubStatus(err))
-	err = wrapScaleSetError("jit", errors.New(`request failed(status="429 Too Many Requests")`), 5*time.Second)
-	c, after := classify(err)
+	capture.hook(nil, &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"5"}}})
+	c, after := classify(wrapScaleSetError("jit", errors.New("x"), capture.take()))
 	must(t, c == classRetry && after == 5*time.Second, "class %v after %v", c, after)
-	must(t, wrapScaleSetError("x", context.Canceled, 0) == context.Canceled, "cancel wrapped")
+	// A status in the text alone proves nothing.
+	err = wrapScaleSetError("jit", errors.New(`request failed(status="404 Not Found")`), capture.take())
+	must(t, githubStatus(err) == 0, "status read from text: %d", githubStatus(err))
+	must(t, wrapScaleSetError("x", context.Canceled, response{}) == context.Canceled, "cancel wrapped")
 }
 
 func TestBackoffDelayBounded(t *testing.T) {

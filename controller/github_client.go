@@ -111,14 +111,15 @@ func NewConnection(cred githubcred.Credential, opt ConnectOptions) (*Connection,
 		API:    adapter,
 		Lister: &restLister{c: rest, owner: owner, repo: repo, onRate: opt.OnRateLimit},
 		OpenSession: func(ctx context.Context, scaleSetID int) (Session, error) {
+			sessionCapture := &responseCapture{onRate: opt.OnRateLimit}
 			// The session gets its own HTTP client so its long polls never
 			// disturb the capture of the adapter's serialised calls.
 			s, err := client.MessageSessionClient(ctx, scaleSetID, host,
-				scaleset.WithRetryableHTTPClint(singleAttemptClient(base, &responseCapture{onRate: opt.OnRateLimit})))
+				scaleset.WithRetryableHTTPClint(singleAttemptClient(base, sessionCapture)))
 			if err != nil {
-				return nil, wrapScaleSetError("create-session", err, 0)
+				return nil, wrapScaleSetError("create-session", err, sessionCapture.take())
 			}
-			return &sessionAdapter{s: s}, nil
+			return &sessionAdapter{s: s, capture: sessionCapture}, nil
 		},
 	}, nil
 }
@@ -145,13 +146,19 @@ func singleAttemptClient(base http.RoundTripper, capture *responseCapture) *retr
 	return rc
 }
 
-// responseCapture remembers the last response's Retry-After. The adapter holds
-// its lock for a whole call, and scaleset serialises its calls too, so the
-// captured value belongs to the call that just returned.
-type responseCapture struct {
-	mu         sync.Mutex
+// response is what the hook saw of the last failed answer.
+type response struct {
+	status     int
 	retryAfter time.Duration
-	onRate     func(int)
+}
+
+// responseCapture remembers the last failed response's status and Retry-After.
+// The adapter holds its lock for a whole call, and scaleset serialises its
+// calls too, so the captured value belongs to the call that just returned.
+type responseCapture struct {
+	mu     sync.Mutex
+	last   response
+	onRate func(int)
 }
 
 func (r *responseCapture) hook(_ retryablehttp.Logger, resp *http.Response) {
@@ -168,17 +175,17 @@ func (r *responseCapture) hook(_ retryablehttp.Logger, resp *http.Response) {
 			}
 		}
 		r.mu.Lock()
-		r.retryAfter = ra
+		r.last = response{status: resp.StatusCode, retryAfter: ra}
 		r.mu.Unlock()
 	}
 }
 
-func (r *responseCapture) take() time.Duration {
+func (r *responseCapture) take() response {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	d := r.retryAfter
-	r.retryAfter = 0
-	return d
+	last := r.last
+	r.last = response{}
+	return last
 }
 
 type scaleSetAdapter struct {
@@ -229,28 +236,39 @@ func (a *scaleSetAdapter) RemoveRunner(ctx context.Context, id int64) error {
 }
 
 // sessionAdapter classifies the session's errors like every other GitHub call.
+// The listener calls it from one goroutine; mu keeps the capture honest anyway.
 type sessionAdapter struct {
-	s *scaleset.MessageSessionClient
+	mu      sync.Mutex
+	s       *scaleset.MessageSessionClient
+	capture *responseCapture
+}
+
+func sessionCall[T any](s *sessionAdapter, op string, call func() (T, error)) (T, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.capture.take()
+	v, err := call()
+	return v, wrapScaleSetError(op, err, s.capture.take())
 }
 
 func (s *sessionAdapter) GetMessage(ctx context.Context, last, capacity int) (*scaleset.RunnerScaleSetMessage, error) {
-	m, err := s.s.GetMessage(ctx, last, capacity)
-	return m, wrapScaleSetError("get-message", err, 0)
+	return sessionCall(s, "get-message", func() (*scaleset.RunnerScaleSetMessage, error) { return s.s.GetMessage(ctx, last, capacity) })
 }
 
 func (s *sessionAdapter) DeleteMessage(ctx context.Context, id int) error {
-	return wrapScaleSetError("delete-message", s.s.DeleteMessage(ctx, id), 0)
+	_, err := sessionCall(s, "delete-message", func() (struct{}, error) { return struct{}{}, s.s.DeleteMessage(ctx, id) })
+	return err
 }
 
 func (s *sessionAdapter) AcquireJobs(ctx context.Context, ids []int64) ([]int64, error) {
-	r, err := s.s.AcquireJobs(ctx, ids)
-	return r, wrapScaleSetError("acquire-jobs", err, 0)
+	return sessionCall(s, "acquire-jobs", func() ([]int64, error) { return s.s.AcquireJobs(ctx, ids) })
 }
 
 func (s *sessionAdapter) Session() scaleset.RunnerScaleSetSession { return s.s.Session() }
 
 func (s *sessionAdapter) Close(ctx context.Context) error {
-	return wrapScaleSetError("delete-session", s.s.Close(ctx), 0)
+	_, err := sessionCall(s, "delete-session", func() (struct{}, error) { return struct{}{}, s.s.Close(ctx) })
+	return err
 }
 
 type restLister struct {

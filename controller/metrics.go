@@ -21,6 +21,8 @@ const (
 	MetricSpotFallback        = "SpotFallback"
 	MetricRunnersProvisioned  = "RunnersProvisioned"
 	MetricInstancesSwept      = "InstancesSwept"
+	// MetricSessionConflicts counts 409s on opening a scale set session.
+	MetricSessionConflicts = "SessionConflicts"
 )
 
 // Metrics writes embedded-metric-format JSON lines. It is safe for concurrent use.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -268,30 +270,49 @@ func (c *Controller) every(ctx context.Context, d time.Duration, fn func(context
 	}
 }
 
+// SessionConflictBackoff is the shortest wait before opening a session again
+// after GitHub answered 409 (another listener holds the scale set's session,
+// or the session of a crashed controller has not expired yet); up to as much
+// again is added as jitter.
+const SessionConflictBackoff = 30 * time.Second
+
 // listen keeps one listener running for the pool, reopening the session
-// after any failure with jittered backoff.
+// after any failure with jittered backoff. A session conflict (409) is not an
+// error of this controller: it waits at least SessionConflictBackoff, emits
+// SessionConflicts each time and logs at most once a minute.
 func (c *Controller) listen(ctx context.Context, p *pool) {
 	scaler := &PoolScaler{c: c, p: p}
+	pause := c.retry.withDefaults().Sleep
 	attempt := 0
+	var lastConflictLog time.Time
 	for ctx.Err() == nil {
 		p.mu.Lock()
 		id := p.scaleSetID
 		p.mu.Unlock()
 		if id == 0 {
-			_ = sleepCtx(ctx, 5*time.Second)
+			_ = pause(ctx, 5*time.Second)
 			continue
 		}
-		began := time.Now()
+		began := c.now()
 		err := c.listenOnce(ctx, p, id, scaler)
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(began) > time.Minute {
+		if githubStatus(err) == http.StatusConflict {
+			c.metrics.Put(p.cfg.Name, count(MetricSessionConflicts, 1))
+			if now := c.now(); now.Sub(lastConflictLog) >= time.Minute {
+				lastConflictLog = now
+				c.log.Warn("scale set session held by another listener (409): waiting for it to close or expire", "pool", p.cfg.Name, "scale_set_id", id, "error", err.Error())
+			}
+			_ = pause(ctx, SessionConflictBackoff+rand.N(SessionConflictBackoff))
+			continue
+		}
+		if c.now().Sub(began) > time.Minute {
 			attempt = 0
 		}
 		attempt++
 		c.fail(p, "listener", err)
-		_ = sleepCtx(ctx, c.retry.Delay(attempt, 0))
+		_ = pause(ctx, c.retry.Delay(attempt, 0))
 	}
 }
 

@@ -49,8 +49,9 @@ func run(ctx context.Context, path string, out *controller.LockedWriter, log *sl
 		return err
 	}
 	log = log.With("environment", s.Environment)
-	// The controller's Backoff is the one retry policy for AWS and GitHub (it
-	// classifies errors the same way for both), so the SDK makes single attempts.
+	// The controller's Backoff is the one retry loop for AWS and GitHub (for AWS
+	// it asks the SDK's own retryable and throttle classification), so the SDK
+	// makes single attempts and retries are not multiplied.
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(s.Region), awsconfig.WithRetryMaxAttempts(1))
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)

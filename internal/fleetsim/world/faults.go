@@ -2,9 +2,12 @@ package world
 
 import (
 	"fmt"
+	"net/http"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/internal/githubapi"
 )
@@ -88,8 +91,23 @@ func (f *Faults) take(op string, now time.Time) error {
 	return nil
 }
 
-// APIError is an AWS API error as the SDK returns it.
-func APIError(code, msg string) error { return &smithy.GenericAPIError{Code: code, Message: msg} }
+// APIError is an AWS API error as the SDK returns it: wrapped in the
+// response error carrying the HTTP status AWS sends with that code (5xx for
+// InternalError, InternalFailure, ServiceUnavailable; 400 otherwise), which
+// is what the SDK's retry classification reads.
+func APIError(code, msg string) error {
+	status := http.StatusBadRequest
+	switch code {
+	case "InternalError", "InternalFailure":
+		status = http.StatusInternalServerError
+	case "ServiceUnavailable", "Unavailable":
+		status = http.StatusServiceUnavailable
+	}
+	return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Header: http.Header{}}},
+		Err:      &smithy.GenericAPIError{Code: code, Message: msg},
+	}}
+}
 
 // HTTPError is a GitHub failure with status (and Retry-After), as the
 // controller's adapters produce it from the response. A 404 made this way
