@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 var (
@@ -303,6 +304,14 @@ func (e Environment) validatePools(p *problems) {
 		}
 		if pool.MaxRuntimeHours < 1 || pool.MaxRuntimeHours > 72 {
 			p.add(f("maxRuntimeHours"), "%d is outside 1..72 hours", pool.MaxRuntimeHours)
+		}
+		if hold := pool.TerminateHookHold(); pool.MaxRuntimeHours >= 1 && time.Duration(pool.MaxRuntimeHours)*time.Hour+maxRuntimeGrace > hold {
+			fix := "use at most %d"
+			if !pool.IsLong() {
+				fix += ", or kind long (its hook holds 48 h)"
+			}
+			p.add(f("maxRuntimeHours"), "%d h plus the watchdog's 15-minute grace is longer than the terminate hook can hold a busy runner (min(100 x %s heartbeat timeout, 48 h) = %d h); "+fix,
+				pool.MaxRuntimeHours, hookTimeoutText(pool.TerminateHookTimeout()), int(hold/time.Hour), int((hold-maxRuntimeGrace)/time.Hour))
 		}
 		if pool.MaxInstanceLifetimeHours != 0 && (pool.MaxInstanceLifetimeHours < 24 || pool.MaxInstanceLifetimeHours > 8760) {
 			p.add(f("maxInstanceLifetimeHours"), "%d is outside 24..8760 hours (an Auto Scaling limit); use 0 for none", pool.MaxInstanceLifetimeHours)

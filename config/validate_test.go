@@ -162,6 +162,16 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 			want:   `dev: pools[1].maxInstanceLifetimeHours: a long pool must not replace instances by age; set it to 0`,
 		},
 		{
+			name:   "GivenStandardPoolRuntimeBeyondHookHold_WhenValidated_ThenRuntimeRefused",
+			mutate: func(e *config.Environment) { e.Pools[0].MaxRuntimeHours = 25 },
+			want:   `dev: pools[0].maxRuntimeHours: 25 h plus the watchdog's 15-minute grace is longer than the terminate hook can hold a busy runner (min(100 x 15 min heartbeat timeout, 48 h) = 25 h); use at most 24, or kind long (its hook holds 48 h)`,
+		},
+		{
+			name:   "GivenLongPoolRuntimeBeyondHookHold_WhenValidated_ThenRuntimeRefused",
+			mutate: func(e *config.Environment) { e.Pools[1].MaxRuntimeHours = 48 },
+			want:   `dev: pools[1].maxRuntimeHours: 48 h plus the watchdog's 15-minute grace is longer than the terminate hook can hold a busy runner (min(100 x 2 h heartbeat timeout, 48 h) = 48 h); use at most 47`,
+		},
+		{
 			name:   "GivenLongPoolWith24HourRuntime_WhenValidated_ThenRuntimeTooShort",
 			mutate: func(e *config.Environment) { e.Pools[1].MaxRuntimeHours = 24 },
 			want:   `dev: pools[1].maxRuntimeHours: 24 is below 31 hours; a long pool must outlive a 30-hour task`,
@@ -433,7 +443,7 @@ func TestValidate_GivenAllowedVariation_ThenNoError(t *testing.T) {
 		{"GivenOtherGravitonFamilies_ThenValid", false, func(e *config.Environment) {
 			e.Pools[0].InstanceTypes = []string{"c7gn.xlarge", "r8g.2xlarge", "x2gd.large", "im4gn.large", "t4g.medium"}
 		}},
-		{"GivenLongPoolWith48HourRuntime_ThenValid", false, func(e *config.Environment) { e.Pools[1].MaxRuntimeHours = 48 }},
+		{"GivenLongPoolWith47HourRuntime_ThenValid", false, func(e *config.Environment) { e.Pools[1].MaxRuntimeHours = 47 }},
 		{"GivenStandardPoolWithLifetime_ThenValid", false, func(e *config.Environment) { e.Pools[0].MaxInstanceLifetimeHours = 24 }},
 		{"GivenSpotPoolWithOnDemandBase_ThenValid", false, func(e *config.Environment) { e.Pools[0].OnDemandBaseCapacity = 2 }},
 		{"GivenMinIdleEqualToMax_ThenValid", false, func(e *config.Environment) { e.Pools[1].Min, e.Pools[1].MinIdle = 3, 3 }},

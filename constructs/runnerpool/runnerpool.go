@@ -160,15 +160,14 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		DefaultResult:    awsautoscaling.DefaultResult_ABANDON,
 		HeartbeatTimeout: awscdk.Duration_Minutes(jsii.Number(float64(pool.BootGraceMinutes))),
 	})
-	// The controller completes the hook at once for an instance without a
-	// running job, and records heartbeats while a job still runs, holding the
-	// termination back (up to the hook's 48-hour global timeout). The timeout is
-	// how long a busy runner survives a controller outage: long enough for the
-	// controller's group to replace a lost instance.
-	terminateTimeout := awscdk.Duration_Minutes(jsii.Number(15))
-	if pool.IsLong() {
-		terminateTimeout = awscdk.Duration_Hours(jsii.Number(2))
-	}
+	// The controller heartbeats this hook first on every pass for any instance
+	// not known idle, and completes it once GitHub confirms no job runs. The
+	// heartbeat timeout (15 min standard, 2 h long) is how long a busy runner
+	// survives a controller outage. Auto Scaling ends any action after
+	// min(100 x heartbeat timeout, 48 h) however many heartbeats it gets: 25 h
+	// for a standard pool, 48 h for a long one, which is why config refuses a
+	// maxRuntimeHours the hook could not hold (config.Pool.TerminateHookHold).
+	terminateTimeout := awscdk.Duration_Minutes(jsii.Number(pool.TerminateHookTimeout().Minutes()))
 	asg.AddLifecycleHook(jsii.String("TerminateHook"), &awsautoscaling.BasicLifecycleHookProps{
 		LifecycleHookName:   jsii.String(terminateHook),
 		LifecycleTransition: awsautoscaling.LifecycleTransition_INSTANCE_TERMINATING,
