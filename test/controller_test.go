@@ -101,7 +101,7 @@ func TestGivenTheControllerRole_ThenItIsScopedToThisFleet(t *testing.T) {
 			"parameter" + e.JitParameterPrefix() + "*",
 			`"ssm:PutParameter"`,
 			`"autoscaling:CompleteLifecycleAction"`,
-			`"aws:TagKeys":["` + settings.TagJobStarted + `","` + settings.TagJobCompleted + `","` + settings.TagMaxRuntimeWarned + `"]`,
+			`"aws:TagKeys":["` + settings.TagJobStartedAt + `","` + settings.TagJobCompleted + `","` + settings.TagMaxRuntimeWarned + `"]`,
 		} {
 			if !strings.Contains(policy, want) {
 				t.Errorf("%s: controller policy lacks %s", env, want)

@@ -367,6 +367,13 @@ func TestGivenTheRunnerRole_ThenItIsScopedToItsOwnFleetAndCannotReadTheGitHubCre
 				t.Errorf("%s: runner policy lacks %s\n%s", env, want, runner)
 			}
 		}
+		// The controller's own records (the watchdog's clock among them) are
+		// tags a job on the runner must not be able to write.
+		for _, key := range []string{settings.TagJobStartedAt, settings.TagJobCompleted, settings.TagMaxRuntimeWarned} {
+			if strings.Contains(runner, `"`+key+`"`) {
+				t.Errorf("%s: runner role may write the controller's tag %s", env, key)
+			}
+		}
 		controller := policyOf(t, s, env, e.ResourcePrefix()+"-controller")
 		if !strings.Contains(controller, e.GitHubCredential.SecretName) {
 			t.Errorf("%s: controller cannot read the GitHub credential", env)
