@@ -38,8 +38,8 @@ diff: setup ## cdk diff for ENV (needs AWS credentials)
 deploy: setup ## cdk deploy for ENV (needs AWS credentials)
 	npx cdk deploy --context env=$(ENV)
 
-golden: setup ## rewrite the golden templates after an intended change
-	go test ./test -run Golden -update
+golden: setup ## rewrite the golden templates after an intended change, printing the diff accepted
+	go test ./test -run Golden -update -v
 
 bench: setup ## controller benchmarks
 	go test ./controller/... -run '^$$' -bench . -benchtime 200x

@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -36,67 +38,65 @@ func TestGivenCommittedConfig_ThenTemplatesMatchTheGoldenFiles(t *testing.T) {
 	for _, env := range envNames {
 		path := filepath.Join("testdata", env+".template.json")
 		got := normalize(s.raw[env], committed(t)[env].Runner.SHA256)
+		want, err := os.ReadFile(path)
+		if err != nil && !(*update && errors.Is(err, os.ErrNotExist)) {
+			t.Fatalf("%v (run `make golden` to create it)", err)
+		}
+		diff := templateDiff(env, want, got)
 		if *update {
+			if diff != "" {
+				// `make golden` runs with -v, so whoever accepts the change reads it.
+				t.Logf("accepting into %s:\n%s", path, diff)
+			}
 			if err := os.WriteFile(path, got, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			continue
 		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run `go test ./test -run Golden -update` to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s template drifted from %s; review the diff and run `go test ./test -run Golden -update` if it is intended:\n%s", env, path, lineDiff(string(want), string(got)))
+		if diff != "" {
+			t.Errorf("%s template drifted from %s; review the diff and run `make golden` if it is intended:\n%s", env, path, diff)
 		}
 	}
 }
 
+// One more synth, compared with the shared one: synth must be deterministic
+// for cdk diff in review to show only real changes.
 func TestGivenTheSameConfig_WhenSynthesizedTwice_ThenTemplatesAreByteIdentical(t *testing.T) {
 	all := committed(t)
-	first := synth(t, all["dev"], all["prod"])
+	first := committedStacks(t)
 	second := synth(t, all["dev"], all["prod"])
 	for _, env := range envNames {
-		if !bytes.Equal(first.raw[env], second.raw[env]) {
-			t.Errorf("%s: two synths differ:\n%s", env, lineDiff(string(first.raw[env]), string(second.raw[env])))
+		if diff := templateDiff(env, first.raw[env], second.raw[env]); diff != "" {
+			t.Errorf("%s: two synths differ:\n%s", env, diff)
 		}
 	}
 }
 
-// lineDiff prints the lines that differ, with a little context, without a diff library.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	shown := 0
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl == gl {
-			continue
-		}
-		fmt.Fprintf(&b, "line %d:\n- %s\n+ %s\n", i+1, wl, gl)
-		if shown++; shown == 20 {
-			b.WriteString("... (more differences)\n")
-			break
-		}
-	}
-	return b.String()
-}
+var (
+	appOnce sync.Once
+	appBin  string
+	appErr  error
+)
 
-// buildApp compiles the CDK app once so error-path tests can run it like cdk does.
+// buildApp compiles the CDK app once per test binary so the tests can run it
+// as cdk does.
 func buildApp(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "app")
-	cmd := exec.Command("go", "build", "-o", bin, "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	appOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "synapse-ops-runners-app-")
+		if err != nil {
+			appErr = err
+			return
+		}
+		appBin = filepath.Join(dir, "app")
+		if out, err := exec.Command("go", "build", "-o", appBin, "..").CombinedOutput(); err != nil {
+			appErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if appErr != nil {
+		t.Fatal(appErr)
 	}
-	return bin
+	return appBin
 }
 
 func TestGivenBadInput_WhenTheAppRuns_ThenItNamesTheProblemAndBuildsNoStack(t *testing.T) {
@@ -159,7 +159,8 @@ func TestGivenAnEnvContext_WhenTheAppRuns_ThenOnlyThatStackIsSynthesized(t *test
 		context string
 		want    []string
 	}{
-		{`{"env":"dev"}`, []string{"synapse-ops-runners-dev.template.json"}},
+		// config.Select's own tests cover every name; these two runs show that
+		// main passes the context through (each run starts a jsii runtime).
 		{`{"env":"prod"}`, []string{"synapse-ops-runners-prod.template.json"}},
 		{`{}`, []string{"synapse-ops-runners-dev.template.json", "synapse-ops-runners-prod.template.json"}},
 	} {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/stacks"
@@ -55,7 +56,10 @@ func committedStacks(t testing.TB) *synthesized {
 		for _, name := range envNames {
 			list = append(list, committed(t)[name])
 		}
-		committedApp = synth(t, list...)
+		// The cdk-nag packs run on this one synth too: they only add
+		// annotations, so the templates are those of a plain synth (the
+		// determinism test compares them with one).
+		committedApp = synthWith(t, withNagPacks, list...)
 	})
 	if committedApp == nil {
 		t.Fatal("synth of the committed environments failed earlier")
@@ -66,6 +70,18 @@ func committedStacks(t testing.TB) *synthesized {
 // synth builds one app holding a stack per environment and synthesizes it into
 // a temporary directory, as `cdk synth` would.
 func synth(t testing.TB, envs ...config.Environment) *synthesized {
+	t.Helper()
+	return synthWith(t, nil, envs...)
+}
+
+// withNagPacks adds the cdk-nag packs the design requires to an app.
+func withNagPacks(app awscdk.App) {
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	awscdk.Aspects_Of(app).Add(cdknag.NewHIPAASecurityChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+}
+
+// synthWith is synth with a change to the app (aspects) before synthesis.
+func synthWith(t testing.TB, prepare func(awscdk.App), envs ...config.Environment) *synthesized {
 	t.Helper()
 	outdir, err := os.MkdirTemp("", "synapse-ops-runners-synth-")
 	if err != nil {
@@ -78,6 +94,9 @@ func synth(t testing.TB, envs ...config.Environment) *synthesized {
 			Environment:         e,
 			ControllerBinaryDir: prebuiltControllerDir(),
 		})
+	}
+	if prepare != nil {
+		prepare(app)
 	}
 	app.Synth(nil)
 	for _, e := range envs {
