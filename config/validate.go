@@ -135,8 +135,13 @@ func (e Environment) validateAccess(p *problems) {
 	}
 	// An origin only: jobs append /repo/v1/..., so a trailing slash, path, query
 	// or credentials in the URL would all produce a wrong request.
-	if u, err := url.Parse(e.SynapseHost); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(e.SynapseHost, "?#") {
+	if u, err := url.Parse(e.SynapseHost); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
 		p.add("synapseHost", "%q is not an https origin; use the form https://repo-dev.dev.sagebase.org", e.SynapseHost)
+	} else if u.User != nil {
+		// https://repo-prod.prod.sagebase.org@evil.example would send the admin token to evil.example.
+		p.add("synapseHost", "%q has user info before \"@\", so requests would go to %s; use the form https://repo-dev.dev.sagebase.org", e.SynapseHost, u.Host)
+	} else if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(e.SynapseHost, "?#") {
+		p.add("synapseHost", "%q has a query or a fragment; use the bare origin, for example https://repo-dev.dev.sagebase.org", e.SynapseHost)
 	}
 	if m := roleArnPattern.FindStringSubmatch(e.DeploymentRoleArn); m == nil {
 		p.add("deploymentRoleArn", "%q is not an IAM role ARN; use arn:aws:iam::<account>:role/<name>", e.DeploymentRoleArn)

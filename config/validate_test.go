@@ -303,6 +303,31 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 			want:   `dev: synapseHost: "https://repo-dev.dev.sagebase.org/repo/v1" is not an https origin; use the form https://repo-dev.dev.sagebase.org`,
 		},
 		{
+			name:   "GivenSynapseHostWithUserInfo_WhenValidated_ThenTheRealHostIsNamed",
+			mutate: func(e *config.Environment) { e.SynapseHost = "https://repo-dev.dev.sagebase.org@evil.example" },
+			want:   `dev: synapseHost: "https://repo-dev.dev.sagebase.org@evil.example" has user info before "@", so requests would go to evil.example; use the form https://repo-dev.dev.sagebase.org`,
+		},
+		{
+			name:   "GivenSynapseHostWithPassword_WhenValidated_ThenUserInfoRefused",
+			mutate: func(e *config.Environment) { e.SynapseHost = "https://admin:secret@repo-dev.dev.sagebase.org" },
+			want:   `dev: synapseHost: "https://admin:secret@repo-dev.dev.sagebase.org" has user info before "@", so requests would go to repo-dev.dev.sagebase.org; use the form https://repo-dev.dev.sagebase.org`,
+		},
+		{
+			name:   "GivenSynapseHostWithQuery_WhenValidated_ThenQueryRefused",
+			mutate: func(e *config.Environment) { e.SynapseHost = "https://repo-dev.dev.sagebase.org?x=1" },
+			want:   `dev: synapseHost: "https://repo-dev.dev.sagebase.org?x=1" has a query or a fragment; use the bare origin, for example https://repo-dev.dev.sagebase.org`,
+		},
+		{
+			name:   "GivenSynapseHostWithEmptyQuery_WhenValidated_ThenQueryRefused",
+			mutate: func(e *config.Environment) { e.SynapseHost = "https://repo-dev.dev.sagebase.org?" },
+			want:   `dev: synapseHost: "https://repo-dev.dev.sagebase.org?" has a query or a fragment; use the bare origin, for example https://repo-dev.dev.sagebase.org`,
+		},
+		{
+			name:   "GivenSynapseHostWithFragment_WhenValidated_ThenFragmentRefused",
+			mutate: func(e *config.Environment) { e.SynapseHost = "https://repo-dev.dev.sagebase.org#top" },
+			want:   `dev: synapseHost: "https://repo-dev.dev.sagebase.org#top" has a query or a fragment; use the bare origin, for example https://repo-dev.dev.sagebase.org`,
+		},
+		{
 			name:   "GivenNoCostCenterTag_WhenValidated_ThenTagMissing",
 			mutate: func(e *config.Environment) { delete(e.Tags, "CostCenter") },
 			want:   `dev: tags.CostCenter: missing; every resource must carry CostCenter, for example "Platform Infrastructure / 990300"`,
