@@ -17,6 +17,7 @@ RUNNER_HOME=/home/${RUNNER_USER}
 RUNNER_DIR=${RUNNER_HOME}/actions-runner
 STATE_DIR=/opt/synapse-ops-runners
 BOOT_LOG=/var/log/synapse-ops-runners-boot.log
+AGENT_CTL=/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl
 export AWS_DEFAULT_REGION=${AWS_REGION}
 
 mkdir -p "${STATE_DIR}"
@@ -41,6 +42,11 @@ INSTALLED_MARKER=${STATE_DIR}/installed
 leave_group() {
   local status=$?
   log "runner finished with status ${status}; shipping logs and leaving ${ASG_NAME}"
+  # A failure before the runner starts (a checksum mismatch, a missing JIT
+  # config) still ships the boot log, once the agent is installed.
+  if [[ -z "${LOGS_SHIPPED:-}" && -x "${AGENT_CTL}" ]]; then
+    ship_logs || true
+  fi
   if systemctl is-active --quiet amazon-cloudwatch-agent; then
     # Stopping the agent flushes what it has buffered.
     systemctl stop amazon-cloudwatch-agent || true
@@ -91,8 +97,9 @@ ship_logs() {
   }
 }
 JSON
-  /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 \
+  "${AGENT_CTL}" -a fetch-config -m ec2 \
     -c file:/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json -s
+  LOGS_SHIPPED=1
 }
 
 install_runner() {
