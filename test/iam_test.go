@@ -239,7 +239,7 @@ func TestGivenTheControllerRole_ThenEachStatementIsExactlyAsDesigned(t *testing.
 				Actions: []string{"ec2:CreateTags"}, Resources: []string{arn.instances()},
 				Conditions: map[string]map[string][]string{
 					"StringEquals":              envTag("aws:", env),
-					"ForAllValues:StringEquals": {"aws:TagKeys": {settings.TagJobStarted, settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
+					"ForAllValues:StringEquals": {"aws:TagKeys": {settings.TagJobStartedAt, settings.TagJobCompleted, settings.TagMaxRuntimeWarned}},
 				}},
 			{Sid: "WriteJitConfigs", Effect: "Allow",
 				Actions:   []string{"ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:AddTagsToResource"},
