@@ -1,18 +1,26 @@
 # synapse-ops-runners: the two commands of the README are `make synth` and `make test`.
-# Both install what they need first (the pinned CDK CLI and Node 22 from npm,
-# Go modules), so they work on a fresh machine with Go and npm.
+# Both install what they need first (the pinned CDK CLI from npm, Go modules),
+# so they work on a fresh machine with Go, Node and npm.
 
 SHELL := /bin/bash
-# The pinned Node 22 and CDK CLI from package.json come first on PATH; jsii
-# (inside go test and go run) starts whichever node it finds there.
-export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# jsii (inside go test and go run) and the CDK CLI run on the node found on PATH:
+# Node 22 or 24 (README). On an older Node, jsii prints an end-of-life banner on
+# every run; silence it for exactly that major version and never for a supported
+# one, so an upgrade that drops support still shows up.
+NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
+ifneq ($(filter $(NODE_MAJOR),18 19 20 21),)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+endif
+# golangci-lint, pinned in tools/go.mod (a module of its own, so its
+# dependencies never move the CDK modules) and built from the Go module proxy.
+GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
 ENV ?=
 
 .PHONY: setup synth test race lint diff deploy golden bench sim sim-traces ci clean
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
 setup: node_modules/.installed ## install the pinned CDK CLI and Go modules
@@ -27,10 +35,11 @@ test: setup ## run the whole test suite
 race: setup ## the controller's tests (property test included) under the race detector
 	go test -race ./controller/...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and golangci-lint (.golangci.yml)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
+	$(GOLANGCI_LINT) run ./...
 
 diff: setup ## cdk diff for ENV (needs AWS credentials)
 	npx cdk diff --context env=$(ENV)

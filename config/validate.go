@@ -39,8 +39,11 @@ var (
 // RequiredTags must be present on every environment.
 var RequiredTags = []string{"CostCenter", "OwnerEmail"}
 
-// ProdSubjects are the only OIDC subjects a prod environment accepts.
-var ProdSubjects = []string{"environment:prod", "ref:refs/heads/main"}
+// ProdSubjects are the only OIDC subjects a prod environment accepts. Not the
+// main branch: every job on main that names no environment (a schedule, a
+// workflow_run or issue_comment handler) gets ref:refs/heads/main, so trusting
+// it would let such a job deploy prod without the prod environment's reviewers.
+var ProdSubjects = []string{"environment:prod"}
 
 // logRetentionChoices are the values CloudWatch Logs accepts.
 var logRetentionChoices = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
@@ -174,7 +177,7 @@ func (e Environment) validateAccess(p *problems) {
 		case !subjectPattern.MatchString(s):
 			p.add(field, "%q is not a GitHub OIDC subject suffix; use environment:<name>, ref:refs/heads/<branch>, ref:refs/tags/<tag> or pull_request", s)
 		case e.Name == "prod" && !slices.Contains(ProdSubjects, s):
-			p.add(field, "%q is not allowed for prod; use one of %v", s, ProdSubjects)
+			p.add(field, "%q is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only", s)
 		}
 	}
 	if o.ReviewRepository != "" && !validRepository(o.ReviewRepository) {

@@ -241,13 +241,25 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 			mutate: func(e *config.Environment) {
 				e.GitHubOidc.Subjects = []string{"environment:prod", "ref:refs/heads/develop"}
 			},
-			want: `prod: githubOidc.subjects[1]: "ref:refs/heads/develop" is not allowed for prod; use one of [environment:prod ref:refs/heads/main]`,
+			want: `prod: githubOidc.subjects[1]: "ref:refs/heads/develop" is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only`,
+		},
+		{
+			name:   "GivenProdWithMainBranchSubject_WhenValidated_ThenRefusedBecauseSchedulesOnMainHaveIt",
+			prod:   true,
+			mutate: func(e *config.Environment) { e.GitHubOidc.Subjects = []string{"ref:refs/heads/main", "environment:prod"} },
+			want:   `prod: githubOidc.subjects[0]: "ref:refs/heads/main" is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only`,
+		},
+		{
+			name:   "GivenProdWithOtherEnvironmentSubject_WhenValidated_ThenRefused",
+			prod:   true,
+			mutate: func(e *config.Environment) { e.GitHubOidc.Subjects = []string{"environment:dev"} },
+			want:   `prod: githubOidc.subjects[0]: "environment:dev" is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only`,
 		},
 		{
 			name:   "GivenProdWithPullRequestSubject_WhenValidated_ThenOnlyProdSubjectsAllowed",
 			prod:   true,
 			mutate: func(e *config.Environment) { e.GitHubOidc.Subjects = []string{"pull_request"} },
-			want:   `prod: githubOidc.subjects[0]: "pull_request" is not allowed for prod; use one of [environment:prod ref:refs/heads/main]`,
+			want:   `prod: githubOidc.subjects[0]: "pull_request" is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only`,
 		},
 		{
 			name: "GivenProviderArnOfProdAccountInDev_WhenValidated_ThenProviderAccountRefused",
@@ -452,9 +464,6 @@ func TestValidate_GivenAllowedVariation_ThenNoError(t *testing.T) {
 			e.Vpc.ID = "vpc-c08848ba"
 			e.Vpc.PrivateSubnets[0].ID = "subnet-0a1b2c3d"
 			e.Vpc.PrivateSubnets[0].RouteTableID = "rtb-0a1b2c3d"
-		}},
-		{"GivenProdMainBranchSubject_ThenValid", true, func(e *config.Environment) {
-			e.GitHubOidc.Subjects = []string{"ref:refs/heads/main", "environment:prod"}
 		}},
 		{"GivenDevTagAndPullRequestSubjects_ThenValid", false, func(e *config.Environment) {
 			e.GitHubOidc.Subjects = []string{"ref:refs/tags/v1.2.3", "pull_request"}

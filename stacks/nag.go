@@ -71,7 +71,9 @@ func (s *RunnerStack) suppressReviewedFindings() {
 		"cdk deploy assumes the CDK bootstrap roles of this account and region (deploy, file-publishing, lookup); the wildcard spans only their kind.",
 		[]string{`/^Resource::arn:<AWS::Partition>:iam::[0-9]{12}:role\/cdk-[a-z0-9]+-\*-role-[0-9]{12}-[a-z0-9-]+$/`}})
 	if s.Oidc.DiffRole != nil {
-		suppress(s.Oidc.DiffRole, inlinePolicy)
+		suppress(s.Oidc.DiffRole, inlinePolicy, finding{"AwsSolutions-IAM5",
+			"The diff role reads this stack's template and description; the wildcard is the stack id CloudFormation generates after the fixed stack name.",
+			[]string{`/^Resource::arn:<AWS::Partition>:cloudformation:[a-z0-9-]+:[0-9]{12}:stack\/synapse-ops-runners-[a-z0-9-]+\/\*$/`}})
 	}
 
 	suppress(s.Controller.Role, ssmCore, inlinePolicy, logStreams, jitParameters, groupArns, instanceMarkers,

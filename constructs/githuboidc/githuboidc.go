@@ -1,7 +1,14 @@
 // Package githuboidc wires GitHub Actions' OIDC tokens to IAM roles: the deploy
-// role an ops repository assumes (ROLE_TO_ASSUME) and, optionally, a read-only
-// role that pull requests use to run `cdk diff`. Every trust policy requires
-// aud = sts.amazonaws.com and a sub bound to exactly one repository.
+// role an ops repository assumes (ROLE_TO_ASSUME) and, optionally, a diff role
+// that pull requests use to read this stack's deployed template. Every trust
+// policy requires aud = sts.amazonaws.com and a sub bound to exactly one
+// repository.
+//
+// The diff role trusts the pull_request subject, and a pull request runs its
+// own copy of the workflow: whoever can open one (from a branch of the review
+// repository) holds the role's permissions. So the role may read this stack's
+// template and description and nothing else: no CDK lookup role (which carries
+// ReadOnlyAccess: S3 objects, DynamoDB items, CloudWatch Logs with job logs).
 package githuboidc
 
 import (
@@ -36,7 +43,8 @@ type Props struct {
 	DeployRoleName string
 	// CdkQualifier is the CDK bootstrap qualifier whose roles the deploy role may assume.
 	CdkQualifier string
-	// ReviewRepository, when set, gets a read-only diff role for its pull requests.
+	// ReviewRepository, when set, gets a diff role for its pull requests that can
+	// read this stack's template and description only.
 	//
 	// Default: no diff role
 	ReviewRepository string
@@ -51,7 +59,7 @@ type GitHubOidc struct {
 	Provider awsiam.IOidcProvider
 	// DeployRole is what the ops repository's deploy workflow assumes.
 	DeployRole awsiam.Role
-	// DiffRole is what pull requests assume to run `cdk diff`; nil when not configured.
+	// DiffRole is what pull requests assume to read the deployed template; nil when not configured.
 	DiffRole awsiam.Role
 }
 
@@ -92,15 +100,23 @@ func New(scope constructs.Construct, id string, props Props) *GitHubOidc {
 			AssumedBy:          g.principal([]string{Subject(props.ReviewRepository, "pull_request")}),
 			MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
 		})
-		// The lookup role is the bootstrap's read-only role; cdk diff reads the
-		// deployed template through it.
+		// Exactly what reading the deployed template for a diff takes, on this
+		// stack only. The stack id after the name is generated, hence the /*.
 		g.DiffRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("AssumeCdkLookupRoleOnly"),
-			Actions:   jsii.Strings("sts:AssumeRole"),
-			Resources: &[]*string{bootstrapRoleArn(this, props.CdkQualifier, "lookup")},
+			Sid:       jsii.String("ReadThisStackTemplateOnly"),
+			Actions:   jsii.Strings(DiffRoleActions...),
+			Resources: &[]*string{stackArn(this)},
 		}))
 	}
 	return g
+}
+
+// DiffRoleActions are everything the diff role may do, on this stack's ARN only.
+var DiffRoleActions = []string{
+	"cloudformation:DescribeStacks",
+	"cloudformation:GetTemplate",
+	"cloudformation:GetTemplateSummary",
+	"cloudformation:ListStackResources",
 }
 
 // Subject is the full sub claim for one repository and suffix.
@@ -122,4 +138,11 @@ func bootstrapRoleArn(scope constructs.Construct, qualifier, kind string) *strin
 	stack := awscdk.Stack_Of(scope)
 	name := strings.Join([]string{"cdk", qualifier, kind, "role", *stack.Account(), *stack.Region()}, "-")
 	return jsii.String(fmt.Sprintf("arn:%s:iam::%s:role/%s", *stack.Partition(), *stack.Account(), name))
+}
+
+// stackArn is the ARN of the stack the construct is in, for every stack id it
+// will ever have: arn:<partition>:cloudformation:<region>:<account>:stack/<name>/*.
+func stackArn(scope constructs.Construct) *string {
+	stack := awscdk.Stack_Of(scope)
+	return jsii.String(fmt.Sprintf("arn:%s:cloudformation:%s:%s:stack/%s/*", *stack.Partition(), *stack.Region(), *stack.Account(), *stack.StackName()))
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -244,6 +245,68 @@ func TestTemplateDiff(t *testing.T) {
 	}, pr, base, "synapse-ops-runners-dev")
 	if res.code != 0 || !strings.Contains(res.stdout, "[+] AWS::SNS::Topic Topic") || strings.Contains(res.stdout, "[+] AWS::SQS::Queue") {
 		t.Errorf("cdk diff --template: exit %d, output %q", res.code, res.stdout)
+	}
+}
+
+// fakeCloudFormation writes an `aws` command that answers
+// `cloudformation get-template` for FAKE_STACK with FAKE_TEMPLATE (as the CLI
+// prints it: the template as a JSON object), says a stack does not exist for
+// any other name, and fails with AccessDenied when FAKE_AWS_FAIL is set.
+func fakeCloudFormation(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	body := `#!/usr/bin/env bash
+[[ "$1 $2" == "cloudformation get-template" ]] || { echo "unexpected aws $*" >&2; exit 2; }
+if [[ -n "${FAKE_AWS_FAIL:-}" ]]; then
+  echo "An error occurred (AccessDenied) when calling the GetTemplate operation: not authorized" >&2
+  exit 254
+fi
+[[ "$4" == "${FAKE_STACK}" ]] || {
+  echo "An error occurred (ValidationError) when calling the GetTemplate operation: Stack with id $4 does not exist" >&2
+  exit 254
+}
+printf '%s\n' "${FAKE_TEMPLATE}"
+`
+	if err := os.WriteFile(filepath.Join(dir, "aws"), []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestDeployedTemplate: the deployed template is written as JSON (from the
+// object or the string form the CLI may print); a stack that is not deployed
+// gives an empty template; any other error (a role that may not read the stack)
+// fails the step.
+func TestDeployedTemplate(t *testing.T) {
+	fakes := fakeCloudFormation(t)
+	root := repoRoot(t)
+	run := func(env map[string]string, stack string) (runResult, string) {
+		out := filepath.Join(t.TempDir(), "deployed.json")
+		res := runBash(t, "scripts/deployed-template.sh '"+stack+"' '"+out+"'\n", root, fakes, env)
+		data, _ := os.ReadFile(out)
+		return res, string(data)
+	}
+	tpl := `{"Resources":{"Queue":{"Type":"AWS::SQS::Queue"}}}`
+	for name, printed := range map[string]string{"object": tpl, "string": strconv.Quote(tpl)} {
+		res, got := run(map[string]string{"FAKE_STACK": "synapse-ops-runners-dev", "FAKE_TEMPLATE": printed}, "synapse-ops-runners-dev")
+		if res.code != 0 || !strings.Contains(got, `"AWS::SQS::Queue"`) || strings.HasPrefix(strings.TrimSpace(got), `"`) {
+			t.Errorf("%s form: exit %d, wrote %q: %s", name, res.code, got, res.stdout)
+		}
+	}
+	res, got := run(map[string]string{"FAKE_STACK": "other"}, "synapse-ops-runners-dev")
+	if res.code != 0 || strings.TrimSpace(got) != "{}" {
+		t.Errorf("stack not deployed: exit %d, wrote %q", res.code, got)
+	}
+	res, _ = run(map[string]string{"FAKE_STACK": "synapse-ops-runners-dev", "FAKE_AWS_FAIL": "1"}, "synapse-ops-runners-dev")
+	if res.code == 0 || !strings.Contains(res.stdout, "::error") {
+		t.Errorf("access denied: exit %d, stdout %q", res.code, res.stdout)
+	}
+	res, _ = run(map[string]string{"FAKE_STACK": "synapse-ops-runners-dev", "FAKE_TEMPLATE": "Resources: {}"}, "synapse-ops-runners-dev")
+	if res.code == 0 {
+		t.Error("a YAML template was accepted")
+	}
+	if res, _ := run(nil, "--stack-name=x"); res.code == 0 {
+		t.Error("a stack name that is an option was accepted")
 	}
 }
 

@@ -101,6 +101,7 @@ func workflowFiles(t testing.TB, root string) []string {
 type parsedWorkflow struct {
 	Path string // relative to the repository root
 	WF   *actionlint.Workflow
+	Src  []byte // the file as written (comments included)
 }
 
 // isExample reports whether the workflow is a caller example (kept by the ops
@@ -127,7 +128,7 @@ func parseWorkflows(t testing.TB) []parsedWorkflow {
 		if wf == nil {
 			t.Fatalf("%s: cannot parse", rel)
 		}
-		out = append(out, parsedWorkflow{Path: filepath.ToSlash(rel), WF: wf})
+		out = append(out, parsedWorkflow{Path: filepath.ToSlash(rel), WF: wf, Src: src})
 	}
 	if len(out) == 0 {
 		t.Fatal("no workflows found")

@@ -436,6 +436,12 @@ func TestRunTaskCheck(t *testing.T) {
 		{"parameters not an object", "dev", "dev", "default", "60", `["a"]`, ""},
 		{"parameter key with a space", "dev", "dev", "default", "60", `{"a b":"1"}`, ""},
 		{"parameters not JSON", "dev", "dev", "default", "60", `{`, ""},
+		// A NUL would split into an extra TASK_ variable in the task step.
+		{"NUL in a value", "dev", "dev", "default", "60", `{"user-id":"1\u0000TASK_EVIL\u0000x"}`, ""},
+		{"newline in a value", "dev", "dev", "default", "60", `{"user-id":"1\n::error::forged"}`, ""},
+		{"escape in a value", "dev", "dev", "default", "60", `{"user-id":"\u001b[31m"}`, ""},
+		{"DEL in a value", "dev", "dev", "default", "60", `{"user-id":"a\u007f"}`, ""},
+		{"plain text, numbers and booleans", "dev", "dev", "default", "60", `{"user-id":"1 2 ; $(x)","n":3,"dry-run":true}`, "synapse-dev"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
