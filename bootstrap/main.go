@@ -236,7 +236,8 @@ func readAdminToken(file string, env config.Environment, stdin io.Reader, stderr
 		if err != nil {
 			return nil, fmt.Errorf("reading --admin-token-file: %w", errors.Unwrap(err))
 		}
-		defer f.Close()
+		// Opened for reading: closing it cannot lose data.
+		defer func() { _ = f.Close() }()
 		b, err := io.ReadAll(io.LimitReader(f, maxTokenBytes))
 		if err != nil {
 			return nil, fmt.Errorf("reading --admin-token-file: %w", err)

@@ -193,7 +193,9 @@ func TestAdminToken(t *testing.T) {
 		w := newWorld(t)
 		w.sm.secrets[adminSecret] = &fakeSecret{}
 		w.tokenFile = filepath.Join(t.TempDir(), "token")
-		os.WriteFile(w.tokenFile, []byte(testAdminToken+"\n"), 0o600)
+		if err := os.WriteFile(w.tokenFile, []byte(testAdminToken+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		w.run("apply", "--env", "test", "--json").wantState(t, "admin token secret", checks.OK, "stored the given token")
 		if *w.sm.secrets[adminSecret].value != testAdminToken {
 			t.Error("token not stored")

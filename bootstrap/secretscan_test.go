@@ -23,9 +23,7 @@ func TestMain(m *testing.M) {
 func findSecrets(out string) []string {
 	secrets := []string{testAdminToken, testPAT, testInstallToken, "FAKE-another-token-999999", "PRIVATE KEY"}
 	for _, k := range []string{pemOf(testKey()), pemOf(otherKey())} {
-		for _, line := range strings.Split(k, "\n")[1:4] {
-			secrets = append(secrets, line)
-		}
+		secrets = append(secrets, strings.Split(k, "\n")[1:4]...)
 	}
 	var leaks []string
 	for _, s := range secrets {

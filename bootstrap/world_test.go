@@ -171,7 +171,10 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 			Visibility string  `json:"visibility"`
 			Repos      []int64 `json:"selected_repository_ids"`
 		}
-		json.NewDecoder(r.Body).Decode(&req)
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Problems parsing JSON"})
+			return
+		}
 		g.writes = append(g.writes, "create group "+req.Name)
 		g.groups[req.Name] = &fakeGroup{id: int64(100 + len(g.groups)), visibility: req.Visibility, repos: req.Repos}
 		writeJSON(w, 201, map[string]any{"id": g.groups[req.Name].id, "name": req.Name})
@@ -196,7 +199,10 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 	})
 	setVar := func(w http.ResponseWriter, r *http.Request) {
 		var v struct{ Name, Value string }
-		json.NewDecoder(r.Body).Decode(&v)
+		if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Problems parsing JSON"})
+			return
+		}
 		if v.Name == "" {
 			v.Name = r.PathValue("name")
 		}
@@ -214,7 +220,8 @@ func newFakeGitHub(t *testing.T) *fakeGitHub {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	// The status is sent; a failed body write shows up as a decode error in the client under test.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // world is a whole account plus GitHub, everything ok unless a test breaks it.

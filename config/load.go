@@ -118,7 +118,7 @@ func describeJSONError(err error, data []byte) error {
 		return fmt.Errorf("%s: expected %s, got a JSON %s", field, jsonKind(typeErr.Type), typeErr.Value)
 	case errors.As(err, &syntaxErr):
 		line, col := position(data, syntaxErr.Offset)
-		return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, syntaxErr)
+		return fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, syntaxErr)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errors.New("invalid JSON: the document ends before the object is closed")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -244,10 +244,12 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 			want: `prod: githubOidc.subjects[1]: "ref:refs/heads/develop" is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only`,
 		},
 		{
-			name:   "GivenProdWithMainBranchSubject_WhenValidated_ThenRefusedBecauseSchedulesOnMainHaveIt",
-			prod:   true,
-			mutate: func(e *config.Environment) { e.GitHubOidc.Subjects = []string{"ref:refs/heads/main", "environment:prod"} },
-			want:   `prod: githubOidc.subjects[0]: "ref:refs/heads/main" is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only`,
+			name: "GivenProdWithMainBranchSubject_WhenValidated_ThenRefusedBecauseSchedulesOnMainHaveIt",
+			prod: true,
+			mutate: func(e *config.Environment) {
+				e.GitHubOidc.Subjects = []string{"ref:refs/heads/main", "environment:prod"}
+			},
+			want: `prod: githubOidc.subjects[0]: "ref:refs/heads/main" is not allowed for prod: any job of the repository that names no environment (on main too: a schedule, a workflow_run or issue_comment handler) could present it and deploy without the prod environment's reviewers; use environment:prod only`,
 		},
 		{
 			name:   "GivenProdWithOtherEnvironmentSubject_WhenValidated_ThenRefused",

@@ -126,8 +126,8 @@ func TestActionlintCatchesMistakes(t *testing.T) {
 		},
 		{
 			name: "unknown repository variable",
-			yaml: "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: synapse-dev\n    timeout-minutes: 5\n    steps:\n      - run: echo hi\n        env:\n          R: ${{ vars.ROLE_TO_ASUME }}\n",
-			want: "ROLE_TO_ASUME",
+			yaml: "on: push\npermissions: {}\njobs:\n  a:\n    runs-on: synapse-dev\n    timeout-minutes: 5\n    steps:\n      - run: echo hi\n        env:\n          R: ${{ vars.ROLE_TO_ASSUM }}\n",
+			want: "ROLE_TO_ASSUM",
 		},
 		{
 			name:            "unquoted variable in a run script",

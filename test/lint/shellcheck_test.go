@@ -98,7 +98,8 @@ func firstLine(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	// Opened for reading: closing it cannot lose data.
+	defer func() { _ = f.Close() }()
 	line, err := bufio.NewReader(f).ReadSlice('\n')
 	if err != nil && len(line) == 0 && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, nil // empty file
