@@ -45,7 +45,7 @@ var documentedActions = map[string][]string{
 		"ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:DescribeParameters", "ssm:GetParameter", "ssm:PutParameter",
 	},
 	"deploy":                   {"sts:AssumeRole", "sts:TagSession"},
-	"diff":                     {"sts:AssumeRole"},
+	"diff":                     {"cloudformation:DescribeStacks", "cloudformation:GetTemplate", "cloudformation:GetTemplateSummary", "cloudformation:ListStackResources"},
 	"custom-resource-provider": {"autoscaling:SuspendProcesses", "managed:AWSLambdaBasicExecutionRole"},
 }
 
@@ -304,7 +304,8 @@ func TestGivenTheGitHubRoles_ThenEachStatementIsExactlyAsDesigned(t *testing.T) 
 		}
 		assertStatements(t, env, &role{Name: diff.Name + " (trust)", Policy: diff.Trust},
 			trust("repo:"+e.GitHubOidc.ReviewRepository+":pull_request"))
-		assertStatements(t, env, diff, []statement{{Sid: "AssumeCdkLookupRoleOnly", Effect: "Allow",
-			Actions: []string{"sts:AssumeRole"}, Resources: []string{bootstrap + "-lookup-role-" + e.Account + "-" + e.Region}}})
+		assertStatements(t, env, diff, []statement{{Sid: "ReadThisStackTemplateOnly", Effect: "Allow",
+			Actions:   []string{"cloudformation:DescribeStacks", "cloudformation:GetTemplate", "cloudformation:GetTemplateSummary", "cloudformation:ListStackResources"},
+			Resources: []string{"arn:${AWS::Partition}:cloudformation:" + e.Region + ":" + e.Account + ":stack/" + e.StackName() + "/*"}}})
 	}
 }
