@@ -16,6 +16,7 @@ const (
 	devVpc      = "vpc-0f126dc4dd46853a6"
 	subnetC     = "subnet-0123456789abcdef0"
 	subnetD     = "subnet-0fedcba987654321f"
+	coreRunTask = "Sage-Bionetworks/synapse-ops-core/.github/workflows/run-task.yml"
 	runnerSHA   = "ee7c229c979c5152e9f12be16ee9e83ff74c9d9b95c3c1aeb2e9b6d07157ec85"
 )
 
@@ -43,6 +44,13 @@ func rawDev() config.Environment {
 			{Name: "default", InstanceTypes: []string{"m7g.large", "m6g.large"}, Spot: true, Max: 10},
 			{Name: "long", Kind: config.PoolKindLong, InstanceTypes: []string{"m7g.large"}, Max: 3},
 		},
+		Admission: config.Admission{
+			Workflows:    []string{coreRunTask + "@refs/heads/*"},
+			Events:       []string{"workflow_dispatch", "schedule"},
+			Branches:     []string{"*"},
+			Repositories: []string{"Sage-Bionetworks/synapse-ops-dev"},
+			Note:         "dev tries ops-core branches before they merge",
+		},
 		Tags: map[string]string{
 			"CostCenter": "Platform Infrastructure / 990300",
 			"OwnerEmail": "synapseeng@sagebase.org",
@@ -64,6 +72,12 @@ func rawProd() config.Environment {
 	e.SynapseHost = "https://repo-prod.prod.sagebase.org"
 	e.DeploymentRoleArn = "arn:aws:iam::" + prodAccount + ":role/synapse-deployment"
 	e.GitHubOidc.Subjects = []string{"environment:prod"}
+	e.Admission = config.Admission{
+		Workflows:    []string{coreRunTask + "@refs/heads/main"},
+		Events:       []string{"workflow_dispatch", "schedule"},
+		Branches:     []string{"main"},
+		Repositories: []string{"Sage-Bionetworks/synapse-ops-prod"},
+	}
 	return e
 }
 

@@ -53,6 +53,11 @@ type Environment struct {
 	// Pools are the runner fleets, one Auto Scaling group and one scale set each.
 	Pools []Pool `json:"pools"`
 
+	// Admission says which jobs may run on the runners (see admission.go).
+	//
+	// Default: none (required)
+	Admission Admission `json:"admission"`
+
 	// Controller sizes the fleet controller instance.
 	Controller Controller `json:"controller,omitempty"`
 
@@ -277,6 +282,11 @@ type Pool struct {
 	//
 	// Default: 0 (none)
 	MaxInstanceLifetimeHours int `json:"maxInstanceLifetimeHours,omitempty"`
+
+	// Admission overrides the environment's admission lists for this pool.
+	//
+	// Default: none (the environment's admission applies)
+	Admission *PoolAdmission `json:"admission,omitempty"`
 }
 
 // CdkBootstrap is the account's CDK bootstrap.

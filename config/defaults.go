@@ -79,6 +79,7 @@ func (e Environment) WithDefaults() Environment {
 	for k, v := range e.Tags {
 		out.Tags[k] = v
 	}
+	out.Admission = e.Admission.withDefaults()
 	out.Pools = make([]Pool, len(e.Pools))
 	for i, p := range e.Pools {
 		out.Pools[i] = p.withDefaults(out.Name)
@@ -101,6 +102,7 @@ func (p Pool) withDefaults(env string) Pool {
 		out.RunnerGroup = DefaultRunnerGroup
 	}
 	out.InstanceTypes = slices.Clone(p.InstanceTypes)
+	out.Admission = p.Admission.clone()
 	if out.VolumeSizeGiB == 0 {
 		out.VolumeSizeGiB = DefaultVolumeSizeGiB
 	}

@@ -30,6 +30,7 @@ func TestWithDefaults_GivenMinimalEnvironment_ThenEveryDefaultFilled(t *testing.
 		ExecutionPolicyArns: []string{"arn:aws:iam::aws:policy/AdministratorAccess"},
 	}
 	want.LogRetentionDays = 90
+	want.Admission.WaitSeconds = 60
 	packages := []string{"git", "jq", "awscli", "java11-maven", "docker"}
 	want.Pools = []config.Pool{
 		{

@@ -71,6 +71,7 @@ func (e Environment) Validate() error {
 	e.validateAccess(p)
 	e.validateRunner(p)
 	e.validatePools(p)
+	e.validateAdmission(p)
 	e.validateTags(p)
 	e.validateCdkBootstrap(p)
 	return errors.Join(p.errs...)
