@@ -25,6 +25,11 @@ import (
 //go:embed boot.sh
 var bootScript string
 
+// admissionHook is the job-started hook that waits for the controller's verdict.
+//
+//go:embed admission-hook.sh
+var admissionHook string
+
 // Props configures RunnerPool.
 type Props struct {
 	// EnvironmentName is the environment (dev, prod).

@@ -175,6 +175,16 @@ func TestDecide_GivenDevWildcards_ThenStarStaysInOneSegment(t *testing.T) {
 }
 
 func TestVerdict_EncodeParse_RoundTripsAndCannotInjectCommands(t *testing.T) {
+	// constructs/runnerpool's hook tests feed these exact strings to the hook.
+	pinned := map[string]admission.Verdict{
+		"verdict=allow\nrule=admitted\nreason=run-task.yml on main\n":                               {Allow: true, Rule: admission.RuleAdmitted, Reason: "run-task.yml on main"},
+		"verdict=deny\nrule=admission.branches\nreason=branch \"feature-x\" is not one of [main]\n": {Rule: admission.RuleBranches, Reason: `branch "feature-x" is not one of [main]`},
+	}
+	for want, v := range pinned {
+		if got := v.Encode(); got != want {
+			t.Errorf("Encode() = %q, want %q", got, want)
+		}
+	}
 	v := admission.Verdict{Allow: false, Rule: admission.RuleBranches, Reason: "branch \"x\n::add-mask::y\" is not one of [main]"}
 	enc := v.Encode()
 	if strings.Count(enc, "\n") != 3 || strings.Contains(enc, "::") {
