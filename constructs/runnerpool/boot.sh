@@ -135,12 +135,22 @@ INI
 
 # The runner calls this hook when it starts a job. The tag is the instance's own
 # "busy" marker: it can only make the controller more careful, never remove anyone.
+# With admission on, the hook then waits for the controller's verdict on the job
+# (admission-hook.sh, written by the user data next to this file, root-owned like
+# its settings) and fails the job before its first step unless it was admitted.
 write_job_started_hook() {
   cat > "${STATE_DIR}/job-started.sh" <<HOOK
 #!/bin/bash
 aws ec2 create-tags --region ${AWS_REGION} --resources ${INSTANCE_ID} \\
   --tags "Key=${JOB_STARTED_TAG},Value=\$(date -u +%Y-%m-%dT%H:%M:%SZ)" || true
 HOOK
+  if [[ -n "${ADMISSION_PARAMETER_PREFIX:-}" ]]; then
+    printf 'VERDICT_PARAMETER=%s\nAWS_REGION=%s\nWAIT_SECONDS=%s\n' \
+      "${ADMISSION_PARAMETER_PREFIX}${INSTANCE_ID}" "${AWS_REGION}" "${ADMISSION_WAIT_SECONDS:?}" \
+      > "${STATE_DIR}/admission.env"
+    chmod 0644 "${STATE_DIR}/admission.env"
+    echo "exec /bin/bash -e ${STATE_DIR}/admission-hook.sh" >> "${STATE_DIR}/job-started.sh"
+  fi
   chmod 0755 "${STATE_DIR}/job-started.sh"
   echo "ACTIONS_RUNNER_HOOK_JOB_STARTED=${STATE_DIR}/job-started.sh" >> "${RUNNER_DIR}/.env"
   chown "${RUNNER_USER}:${RUNNER_USER}" "${RUNNER_DIR}/.env"

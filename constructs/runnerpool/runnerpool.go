@@ -58,6 +58,16 @@ type Props struct {
 	//
 	// Default: the pool's boot grace
 	JitWaitSeconds int
+	// AdmissionParameterPrefix is the SSM path the controller writes each
+	// instance's admission verdict under. When set, the runner's job-started
+	// hook fails every job the controller did not admit.
+	//
+	// Default: none (no admission hook; only until the controller writes verdicts)
+	AdmissionParameterPrefix string
+	// AdmissionWaitSeconds is how long the hook waits for the verdict.
+	//
+	// Default: config.DefaultAdmissionWaitSeconds
+	AdmissionWaitSeconds int
 }
 
 // RunnerPool is one pool's group and launch template.
@@ -245,6 +255,14 @@ func UserData(props Props) string {
 		{"JOB_STARTED_TAG", settings.TagJobStarted},
 		{"WARM_READY_TAG", settings.TagWarmReady},
 	}
+	if props.AdmissionParameterPrefix != "" {
+		if props.AdmissionWaitSeconds == 0 {
+			props.AdmissionWaitSeconds = config.DefaultAdmissionWaitSeconds
+		}
+		env = append(env,
+			[2]string{"ADMISSION_PARAMETER_PREFIX", props.AdmissionParameterPrefix},
+			[2]string{"ADMISSION_WAIT_SECONDS", fmt.Sprint(props.AdmissionWaitSeconds)})
+	}
 	var b strings.Builder
 	b.WriteString("#!/bin/bash\n")
 	b.WriteString("# synapse-ops-runners: ephemeral runner instance (no secrets in this file)\n")
@@ -259,6 +277,14 @@ func UserData(props Props) string {
 	b.WriteString(bootScript)
 	b.WriteString("BOOT\n")
 	b.WriteString("chmod 0755 /opt/synapse-ops-runners/boot.sh\n")
+	if props.AdmissionParameterPrefix != "" {
+		// Written by root into a root-owned directory: the runner user (and so
+		// any job) can read and run it, never change it.
+		b.WriteString("cat > /opt/synapse-ops-runners/admission-hook.sh <<'HOOK'\n")
+		b.WriteString(admissionHook)
+		b.WriteString("HOOK\n")
+		b.WriteString("chmod 0755 /opt/synapse-ops-runners/admission-hook.sh\n")
+	}
 	b.WriteString("cat > /etc/systemd/system/synapse-ops-runner.service <<'UNIT'\n")
 	b.WriteString("[Unit]\nDescription=Ephemeral GitHub Actions runner (one job)\nAfter=network-online.target\nWants=network-online.target\n\n")
 	b.WriteString("[Service]\nType=simple\nEnvironmentFile=/etc/synapse-ops-runners/runner.env\nExecStart=/opt/synapse-ops-runners/boot.sh\nRestart=no\n\n")

@@ -21,6 +21,8 @@ func exampleProps() Props {
 		JitParameterPrefix:   "/synapse-ops-runners/dev/jit/",
 		DeploymentRoleArn:    "arn:aws:iam::449435941126:role/synapse-deployment",
 		JitWaitSeconds:       600,
+
+		AdmissionParameterPrefix: "/synapse-ops-runners/dev/admission/",
 	}
 }
 
@@ -44,6 +46,41 @@ func TestGivenPoolProps_WhenUserDataIsRendered_ThenItWritesTheSettingsAndTheUnit
 	// expansion happens while writing it.
 	if !strings.Contains(ud, "<<'BOOT'\n"+bootScript+"BOOT\n") {
 		t.Error("boot script is not embedded verbatim")
+	}
+}
+
+func TestGivenAdmission_WhenUserDataIsRendered_ThenTheHookIsRootOwnedAndChained(t *testing.T) {
+	ud := UserData(exampleProps())
+	for _, want := range []string{
+		`ADMISSION_PARAMETER_PREFIX="/synapse-ops-runners/dev/admission/"`,
+		`ADMISSION_WAIT_SECONDS="60"`,
+		// Verbatim, between quoted markers, in the root-owned directory.
+		"cat > /opt/synapse-ops-runners/admission-hook.sh <<'HOOK'\n" + admissionHook + "HOOK\n",
+		"chmod 0755 /opt/synapse-ops-runners/admission-hook.sh\n",
+	} {
+		if !strings.Contains(ud, want) {
+			t.Errorf("user data lacks %q", want)
+		}
+	}
+	for _, want := range []string{
+		`"${ADMISSION_PARAMETER_PREFIX}${INSTANCE_ID}"`,
+		`> "${STATE_DIR}/admission.env"`,
+		`echo "exec /bin/bash -e ${STATE_DIR}/admission-hook.sh" >> "${STATE_DIR}/job-started.sh"`,
+	} {
+		if !strings.Contains(bootScript, want) {
+			t.Errorf("boot script lacks %q", want)
+		}
+	}
+	// The settings must not land where the runner user can write: the runner's
+	// own directory is chowned to it.
+	if strings.Contains(bootScript, `${RUNNER_DIR}/admission`) || strings.Contains(bootScript, `${RUNNER_HOME}/admission`) {
+		t.Error("admission settings written into the runner user's directory")
+	}
+
+	off := exampleProps()
+	off.AdmissionParameterPrefix = ""
+	if ud := UserData(off); strings.Contains(ud, "admission-hook.sh <<") || strings.Contains(ud, "ADMISSION_PARAMETER_PREFIX=\"") {
+		t.Error("admission hook installed without a verdict prefix")
 	}
 }
 
@@ -125,4 +162,12 @@ func withoutComments(script string) string {
 		}
 	}
 	return b.String()
+}
+
+// EC2 refuses user data over 16 KB (before base64); the boot script and the
+// admission hook travel in it verbatim.
+func TestGivenEveryOption_ThenUserDataFitsEC2sLimit(t *testing.T) {
+	if n := len(UserData(exampleProps())); n > 16384 {
+		t.Errorf("user data is %d bytes; EC2 accepts at most 16384", n)
+	}
 }
