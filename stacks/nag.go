@@ -45,6 +45,12 @@ var (
 	jitParameters = finding{"AwsSolutions-IAM5",
 		"JIT parameters are named for instance ids not known at deploy time; the path is this environment's own prefix (and runners are further limited by the instance-ARN tag condition).",
 		[]string{`/^Resource::arn:<AWS::Partition>:ssm:[a-z0-9-]+:[0-9]{12}:parameter\/synapse-ops-runners\/[a-z0-9-]+\/jit\/\*$/`}}
+	admissionVerdicts = finding{"AwsSolutions-IAM5",
+		"Admission verdicts are named for instance ids not known at deploy time; the path is this environment's own prefix, and a runner reads only the one tagged with its own instance ARN.",
+		[]string{`/^Resource::arn:<AWS::Partition>:ssm:[a-z0-9-]+:[0-9]{12}:parameter\/synapse-ops-runners\/[a-z0-9-]+\/admission\/\*$/`}}
+	sessionManager = finding{"AwsSolutions-IAM5",
+		"The SSM Agent's Session Manager calls (ssm:UpdateInstanceInformation, ssmmessages and ec2messages channels) support no resource-level permission; they read no data.",
+		[]string{`/^Resource::\*$/`}}
 	groupArns = finding{"AwsSolutions-IAM5",
 		"An Auto Scaling group ARN contains a generated UUID; the groups are matched by their fixed names (and by the fleet's environment tag).",
 		[]string{`/^Resource::arn:<AWS::Partition>:autoscaling:[a-z0-9-]+:[0-9]{12}:autoScalingGroup:\*:autoScalingGroupName\/.+$/`}}
@@ -60,7 +66,7 @@ var (
 )
 
 func (s *RunnerStack) suppressReviewedFindings() {
-	suppress(s.RunnerRole, ssmCore, inlinePolicy, logStreams, jitParameters, groupArns, instanceMarkers)
+	suppress(s.RunnerRole, inlinePolicy, logStreams, jitParameters, admissionVerdicts, sessionManager, groupArns, instanceMarkers)
 
 	for _, p := range s.Pools {
 		suppress(p.AutoScalingGroup, asgNotifications, imdsOnGroup)

@@ -117,6 +117,8 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 		DeploymentRoleArn:     env.DeploymentRoleArn,
 		JitParameterPrefix:    env.JitParameterPrefix(),
 		AutoScalingGroupNames: groupNames,
+
+		AdmissionParameterPrefix: env.AdmissionParameterPrefix(),
 	})
 	s.RunnerRole = runner.Role
 

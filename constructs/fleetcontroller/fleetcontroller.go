@@ -116,7 +116,7 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 	for _, p := range props.Pools {
 		groupNames = append(groupNames, p.AutoScalingGroup.AutoScalingGroupName())
 	}
-	awsevents.NewRule(this, jsii.String("LifecycleActions"), &awsevents.RuleProps{
+	lifecycle := awsevents.NewRule(this, jsii.String("LifecycleActions"), &awsevents.RuleProps{
 		Description: jsii.String("Lifecycle-hook actions of the " + env.Name + " runner pools"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.autoscaling"),
@@ -125,7 +125,7 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(c.Queue, nil)},
 	})
-	awsevents.NewRule(this, jsii.String("SpotInterruptions"), &awsevents.RuleProps{
+	spot := awsevents.NewRule(this, jsii.String("SpotInterruptions"), &awsevents.RuleProps{
 		Description: jsii.String("Spot interruption warnings (the controller keeps only its own instances)"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.ec2"),
@@ -133,6 +133,20 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSqsQueue(c.Queue, nil)},
 	})
+
+	// A forged spot warning or lifecycle action would make the controller drain
+	// or release instances. CDK leaves the source condition off for a KMS
+	// encrypted queue, so this denies every sender but the two rules above.
+	c.Queue.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("OnlyThisStacksEventRules"),
+		Effect:     awsiam.Effect_DENY,
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("sqs:SendMessage"),
+		Resources:  &[]*string{c.Queue.QueueArn()},
+		Conditions: &map[string]any{
+			"ArnNotEquals": map[string]any{"aws:SourceArn": []*string{lifecycle.RuleArn(), spot.RuleArn()}},
+		},
+	}))
 
 	c.LogGroup = awslogs.NewLogGroup(this, jsii.String("Logs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/synapse-ops-runners/" + env.Name + "/controller"),

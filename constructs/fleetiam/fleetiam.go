@@ -70,3 +70,14 @@ func Allow(role awsiam.IRole, sid string, actions []string, resources []*string,
 	}
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(st))
 }
+
+// ParametersUnder is the ARN of every parameter under prefix (an SSM path
+// ending in /), for per-instance parameters other than the JIT configs.
+func ParametersUnder(scope constructs.Construct, prefix string) *string {
+	return JitParameters(scope, prefix)
+}
+
+// PathOf is the ARN of the path prefix itself, which GetParametersByPath names.
+func PathOf(scope constructs.Construct, prefix string) *string {
+	return JitPath(scope, prefix)
+}

@@ -27,6 +27,8 @@ const (
 	MetricQueueToStart   = "QueueToStartSeconds"
 	MetricRateLimit      = "GitHubRateLimitRemaining"
 	MetricMaxRuntimeHits = "MaxRuntimeExceeded"
+	// MetricAdmissionDenied counts jobs the controller refused (docs/admission.md).
+	MetricAdmissionDenied = "AdmissionDenied"
 )
 
 // TopicProps configures the alarm topic.
@@ -118,6 +120,11 @@ func New(scope constructs.Construct, id string, props Props) *Monitoring {
 		envMetric(MetricErrors, "Sum"), 10, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING)
 	alarm("JobPastMaxRuntime", "A job ran past its pool's max runtime; the watchdog is about to remove its runner.",
 		envMetric(MetricMaxRuntimeHits, "Sum"), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING)
+	// Any refusal is worth a look: a job tried to run code that was never
+	// admitted (or GitHub could not be asked in time). The controller logs the
+	// run URL, workflow ref, event and branch.
+	alarm("AdmissionDenied", "A job was refused by admission and its runner removed; see the controller log for the run URL, workflow ref, event, branch and rule.",
+		envMetric(MetricAdmissionDenied, "Sum"), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING)
 
 	m.Dashboard = awscloudwatch.NewDashboard(this, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: jsii.String("synapse-ops-runners-" + props.EnvironmentName),

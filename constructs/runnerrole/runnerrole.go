@@ -26,6 +26,20 @@ type Props struct {
 	JitParameterPrefix string
 	// AutoScalingGroupNames are the pools' groups the instances may leave.
 	AutoScalingGroupNames []string
+	// AdmissionParameterPrefix is the SSM path of the controller's admission
+	// verdicts; each instance may read only its own.
+	//
+	// Default: none (no verdict is readable)
+	AdmissionParameterPrefix string
+}
+
+// SessionManagerActions are the calls the SSM Agent makes for Session Manager.
+var SessionManagerActions = []string{
+	"ssm:UpdateInstanceInformation",
+	"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+	"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+	"ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+	"ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
 }
 
 // RunnerRole is the runner instances' role.
@@ -42,15 +56,17 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 		RoleName:    jsii.String(props.RoleName),
 		Description: jsii.String("Ephemeral GitHub Actions runners of " + props.EnvironmentName),
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("ec2.amazonaws.com"), nil),
-		ManagedPolicies: &[]awsiam.IManagedPolicy{
-			// Session Manager is the only way into a runner: no key pair, no port 22.
-			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("AmazonSSMManagedInstanceCore")),
-		},
 	})
 
 	add := func(sid string, actions []string, resources []*string, conditions map[string]any) {
 		fleetiam.Allow(role, sid, actions, resources, conditions)
 	}
+
+	// Session Manager is the only way into a runner (no key pair, no port 22).
+	// These are the calls its agent makes; AmazonSSMManagedInstanceCore would
+	// also grant ssm:GetParameter(s) on every parameter of the account. None
+	// of these actions can be scoped to a resource.
+	add("SessionManagerAgent", SessionManagerActions, []*string{jsii.String("*")}, nil)
 
 	add("ShipLogsToOwnLogGroup",
 		[]string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
@@ -70,10 +86,10 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 			},
 		})
 
-	// AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter,
-	// which would let a job read another instance's JIT config (and take its
-	// job). An explicit deny on every parameter not tagged with this instance's
-	// ARN wins over that grant.
+	// Nothing else grants a parameter read today; the explicit deny on every
+	// JIT parameter not tagged with this instance's ARN keeps it so if a broad
+	// grant (a managed policy) is ever attached: another instance's JIT config
+	// would let a job take that instance's job.
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:    jsii.String("NeverReadAnotherInstancesJitConfig"),
 		Effect: awsiam.Effect_DENY,
@@ -94,6 +110,30 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 		Actions:   jsii.Strings("ssm:GetParametersByPath"),
 		Resources: &[]*string{jitPath, jitArn},
 	}))
+
+	// The admission verdict on this instance's job: read only (the controller
+	// writes and deletes it), only the parameter tagged with this instance's ARN.
+	if props.AdmissionParameterPrefix != "" {
+		verdicts := fleetiam.ParametersUnder(this, props.AdmissionParameterPrefix)
+		add("ReadOwnAdmissionVerdict", []string{"ssm:GetParameter"}, []*string{verdicts}, map[string]any{
+			"StringEquals": map[string]any{
+				"aws:ResourceTag/" + settings.TagJitInstanceArn: "${ec2:SourceInstanceARN}",
+			},
+		})
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:    jsii.String("NeverReadAnotherInstancesVerdict"),
+			Effect: awsiam.Effect_DENY,
+			Actions: jsii.Strings("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory",
+				"ssm:GetParametersByPath", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:DeleteParameters",
+				"ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:LabelParameterVersion"),
+			Resources: &[]*string{verdicts, fleetiam.PathOf(this, props.AdmissionParameterPrefix)},
+			Conditions: &map[string]any{
+				"StringNotEquals": map[string]any{
+					"aws:ResourceTag/" + settings.TagJitInstanceArn: "${ec2:SourceInstanceARN}",
+				},
+			},
+		}))
+	}
 
 	groupArns := fleetiam.GroupArns(this, props.AutoScalingGroupNames)
 	add("LeaveOwnGroupWhenDone", []string{"autoscaling:TerminateInstanceInAutoScalingGroup"},
