@@ -7,72 +7,8 @@ import (
 	"testing"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/monitoring"
-	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerrole"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
-
-// statement is one IAM statement of a template, with its lists normalised.
-type statement struct {
-	sid, effect        string
-	actions, resources []string // resources rendered as JSON when not plain strings
-	condition, raw     string
-	principalIsAnybody bool
-}
-
-func statementsIn(t *testing.T, doc any) []statement {
-	t.Helper()
-	var out []statement
-	for _, st := range asList(doc.(map[string]any)["Statement"]) {
-		m := st.(map[string]any)
-		s := statement{effect: fmt.Sprint(m["Effect"]), raw: jsonString(t, m)}
-		if sid, ok := m["Sid"].(string); ok {
-			s.sid = sid
-		}
-		for _, a := range asList(m["Action"]) {
-			s.actions = append(s.actions, fmt.Sprint(a))
-		}
-		for _, r := range asList(m["Resource"]) {
-			if str, ok := r.(string); ok {
-				s.resources = append(s.resources, str)
-			} else {
-				s.resources = append(s.resources, jsonString(t, r))
-			}
-		}
-		if c, ok := m["Condition"]; ok {
-			s.condition = jsonString(t, c)
-		}
-		p := jsonString(t, m["Principal"])
-		s.principalIsAnybody = p == `{"AWS":"*"}` || p == `"*"`
-		out = append(out, s)
-	}
-	return out
-}
-
-// roleStatements are the statements of every inline policy attached to the
-// role named roleName, and the role's managed policy ARNs.
-func roleStatements(t *testing.T, s *synthesized, env, roleName string) ([]statement, []string) {
-	t.Helper()
-	var roleID string
-	var managed []string
-	for id, r := range s.resources(env, "AWS::IAM::Role") {
-		if props(r)["RoleName"] == roleName {
-			roleID = id
-			for _, mp := range asList(props(r)["ManagedPolicyArns"]) {
-				managed = append(managed, jsonString(t, mp))
-			}
-		}
-	}
-	if roleID == "" {
-		t.Fatalf("%s: no role named %s", env, roleName)
-	}
-	var out []statement
-	for _, p := range s.resources(env, "AWS::IAM::Policy") {
-		if strings.Contains(jsonString(t, props(p)["Roles"]), `"Ref":"`+roleID+`"`) {
-			out = append(out, statementsIn(t, props(p)["PolicyDocument"])...)
-		}
-	}
-	return out, managed
-}
 
 // actionCovers reports whether an IAM action pattern (with * wildcards) grants action.
 func actionCovers(pattern, action string) bool {
@@ -84,50 +20,48 @@ func actionCovers(pattern, action string) bool {
 	return strings.HasPrefix(action, prefix) && strings.HasSuffix(action, strings.TrimPrefix(suffix, "*"))
 }
 
-func allows(sts []statement, action string) []statement {
+// allowing are the role's Allow statements that grant action.
+func allowing(r *role, action string) []statement {
 	var out []statement
-	for _, s := range sts {
-		if s.effect == "Allow" && slices.ContainsFunc(s.actions, func(a string) bool { return actionCovers(a, action) }) {
-			out = append(out, s)
+	for _, st := range r.Policy {
+		if st.Effect == "Allow" && slices.ContainsFunc(st.Actions, func(a string) bool { return actionCovers(a, action) }) {
+			out = append(out, st)
 		}
 	}
 	return out
 }
 
-// TestGivenTheRunnerRole_ThenSessionManagerIsMinimalAndNoParameterIsReadableBroadly:
-// AmazonSSMManagedInstanceCore granted ssm:GetParameter(s) on every parameter of
-// the account; the role now has only the agent's calls and its own parameters.
-func TestGivenTheRunnerRole_ThenSessionManagerIsMinimalAndNoParameterIsReadableBroadly(t *testing.T) {
+func runnerRole(t *testing.T, s *synthesized, env string) *role {
+	t.Helper()
+	r := s.roles(t, env)[committed(t)[env].ResourcePrefix()+"-runner"]
+	if r == nil {
+		t.Fatalf("%s: no runner role", env)
+	}
+	return r
+}
+
+// TestGivenTheRunnerRole_ThenNoParameterIsReadableBroadly: AmazonSSMManagedInstanceCore
+// granted ssm:GetParameter(s) on every parameter of the account; the role now
+// has only the agent's calls and reads only its own instance's parameters.
+func TestGivenTheRunnerRole_ThenNoParameterIsReadableBroadly(t *testing.T) {
 	s := committedStacks(t)
+	own := "${ec2:SourceInstanceARN}"
 	for _, env := range envNames {
-		e := committed(t)[env]
-		sts, managed := roleStatements(t, s, env, e.ResourcePrefix()+"-runner")
-		if len(managed) > 0 {
-			t.Errorf("%s: runner role has managed policies %v; it needs none (Session Manager is granted statement by statement)", env, managed)
+		r := runnerRole(t, s, env)
+		if len(r.AWSManaged) > 0 {
+			t.Errorf("%s: runner role has AWS managed policies %v; it needs none", env, r.AWSManaged)
 		}
 		for _, action := range []string{"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"} {
-			for _, st := range allows(sts, action) {
-				for _, r := range st.resources {
-					if r == "*" || strings.HasSuffix(r, ":parameter/*") {
-						t.Errorf("%s: runner role may %s on %s: %s", env, action, r, st.raw)
+			for _, st := range allowing(r, action) {
+				for _, res := range st.Resources {
+					if res == "*" || strings.HasSuffix(res, ":parameter/*") {
+						t.Errorf("%s: runner role may %s on %s: %s", env, action, res, st)
 					}
 				}
-				if !strings.Contains(st.condition, `"aws:ResourceTag/`+settings.TagJitInstanceArn+`":"${ec2:SourceInstanceARN}"`) {
-					t.Errorf("%s: runner role reads parameters not limited to its own instance: %s", env, st.raw)
+				if !slices.Equal(st.Conditions["StringEquals"]["aws:ResourceTag/"+settings.TagJitInstanceArn], []string{own}) {
+					t.Errorf("%s: runner role reads parameters of other instances: %s", env, st)
 				}
 			}
-		}
-		var agent *statement
-		for i := range sts {
-			if sts[i].sid == "SessionManagerAgent" {
-				agent = &sts[i]
-			}
-		}
-		if agent == nil {
-			t.Fatalf("%s: no Session Manager statement; Session Manager is the only way into a runner", env)
-		}
-		if !slices.Equal(agent.actions, runnerrole.SessionManagerActions) {
-			t.Errorf("%s: Session Manager actions %v, want exactly %v", env, agent.actions, runnerrole.SessionManagerActions)
 		}
 	}
 }
@@ -136,36 +70,37 @@ func TestGivenTheRunnerRole_ThenItReadsOnlyItsOwnVerdictAndWritesNone(t *testing
 	s := committedStacks(t)
 	for _, env := range envNames {
 		e := committed(t)[env]
-		sts, _ := roleStatements(t, s, env, e.ResourcePrefix()+"-runner")
-		verdicts := "parameter" + e.AdmissionParameterPrefix() + "*"
-		var read, deny bool
-		for _, st := range sts {
-			onVerdicts := slices.ContainsFunc(st.resources, func(r string) bool { return strings.Contains(r, verdicts) })
-			switch {
-			case st.effect == "Allow" && onVerdicts:
-				if !slices.Equal(st.actions, []string{"ssm:GetParameter"}) {
-					t.Errorf("%s: runner role may %v on verdicts; it may only read its own", env, st.actions)
+		r := runnerRole(t, s, env)
+		verdicts := fleetARNs{e}.verdicts()
+		var read, denyOthers bool
+		for _, st := range r.Policy {
+			if !slices.Contains(st.Resources, verdicts) {
+				continue
+			}
+			tag := "aws:ResourceTag/" + settings.TagJitInstanceArn
+			switch st.Effect {
+			case "Allow":
+				read = slices.Equal(st.Actions, []string{"ssm:GetParameter"}) &&
+					slices.Equal(st.Conditions["StringEquals"][tag], []string{"${ec2:SourceInstanceARN}"})
+				if !read {
+					t.Errorf("%s: verdict grant is more than a read of the instance's own: %s", env, st)
 				}
-				if !strings.Contains(st.condition, `{"StringEquals":{"aws:ResourceTag/`+settings.TagJitInstanceArn+`":"${ec2:SourceInstanceARN}"}}`) {
-					t.Errorf("%s: verdict read not limited to the instance's own: %s", env, st.raw)
-				}
-				read = true
-			case st.effect == "Deny" && onVerdicts:
+			case "Deny":
+				denyOthers = slices.Equal(st.Conditions["StringNotEquals"][tag], []string{"${ec2:SourceInstanceARN}"})
 				for _, a := range []string{"ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"} {
-					if !slices.Contains(st.actions, a) {
-						t.Errorf("%s: the deny on other verdicts lacks %s", env, a)
+					if !slices.Contains(st.Actions, a) {
+						t.Errorf("%s: the deny on other instances' verdicts lacks %s", env, a)
 					}
 				}
-				deny = strings.Contains(st.condition, `"StringNotEquals":{"aws:ResourceTag/`+settings.TagJitInstanceArn+`":"${ec2:SourceInstanceARN}"}`)
 			}
 		}
-		if !read || !deny {
-			t.Errorf("%s: read own verdict %v, deny others' %v", env, read, deny)
+		if !read || !denyOthers {
+			t.Errorf("%s: reads its own verdict %v, denied the others %v", env, read, denyOthers)
 		}
-		for _, a := range []string{"ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter"} {
-			for _, st := range allows(sts, a) {
-				if slices.ContainsFunc(st.resources, func(r string) bool { return strings.Contains(r, verdicts) || r == "*" }) {
-					t.Errorf("%s: runner role may %s a verdict: %s", env, a, st.raw)
+		for _, a := range []string{"ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:LabelParameterVersion"} {
+			for _, st := range allowing(r, a) {
+				if slices.ContainsFunc(st.Resources, func(res string) bool { return res == verdicts || res == "*" }) {
+					t.Errorf("%s: runner role may %s a verdict: %s", env, a, st)
 				}
 			}
 		}
@@ -177,37 +112,27 @@ func TestGivenTheRunnerRole_ThenItReadsOnlyItsOwnVerdictAndWritesNone(t *testing
 func TestGivenTheEventQueue_ThenOnlyThisStacksRulesMaySend(t *testing.T) {
 	s := committedStacks(t)
 	for _, env := range envNames {
-		var rules []string
-		for id := range s.resources(env, "AWS::Events::Rule") {
-			if strings.HasPrefix(id, "Controller") {
-				rules = append(rules, id)
-			}
+		queue := s.logicalIDByPrefix(t, env, "AWS::SQS::Queue", "ControllerEvents")
+		rules := []string{
+			"${" + s.logicalIDByPrefix(t, env, "AWS::Events::Rule", "ControllerLifecycleActions") + ".Arn}",
+			"${" + s.logicalIDByPrefix(t, env, "AWS::Events::Rule", "ControllerSpotInterruptions") + ".Arn}",
 		}
-		if len(rules) != 2 {
-			t.Fatalf("%s: %d controller rules %v, want the lifecycle and spot rules", env, len(rules), rules)
-		}
+		slices.Sort(rules)
 		found := false
-		for id, qp := range s.resources(env, "AWS::SQS::QueuePolicy") {
-			if !strings.Contains(jsonString(t, props(qp)["Queues"]), "ControllerEvents") {
+		for _, qp := range s.resources(env, "AWS::SQS::QueuePolicy") {
+			if !strings.Contains(jsonString(t, props(qp)["Queues"]), `"`+queue+`"`) {
 				continue
 			}
-			for _, st := range statementsIn(t, props(qp)["PolicyDocument"]) {
-				if st.effect != "Deny" || !slices.Contains(st.actions, "sqs:SendMessage") {
-					continue
+			for _, st := range parseDocument(t, props(qp)["PolicyDocument"]) {
+				if st.Effect == "Deny" && slices.Equal(st.Actions, []string{"sqs:SendMessage"}) &&
+					slices.Equal(st.Principal["AWS"], []string{"*"}) &&
+					slices.Equal(st.Conditions["ArnNotEquals"]["aws:SourceArn"], rules) {
+					found = true
 				}
-				if !st.principalIsAnybody || !strings.Contains(st.condition, `"ArnNotEquals":{"aws:SourceArn":[`) {
-					continue
-				}
-				for _, r := range rules {
-					if !strings.Contains(st.condition, `{"Fn::GetAtt":["`+r+`","Arn"]}`) {
-						t.Errorf("%s %s: source condition lacks rule %s: %s", env, id, r, st.condition)
-					}
-				}
-				found = true
 			}
 		}
 		if !found {
-			t.Errorf("%s: the event queue accepts messages from any sender (no aws:SourceArn condition)", env)
+			t.Errorf("%s: the event queue accepts messages from senders other than %v (no aws:SourceArn deny)", env, rules)
 		}
 	}
 }

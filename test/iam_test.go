@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/runnerrole"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
 
@@ -21,10 +22,13 @@ var documentedActions = map[string][]string{
 	"runner": {
 		"autoscaling:TerminateInstanceInAutoScalingGroup",
 		"ec2:CreateTags",
+		"ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+		"ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
 		"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents",
-		"managed:AmazonSSMManagedInstanceCore",
 		"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
-		"ssm:DeleteParameter", "ssm:GetParameter",
+		"ssm:DeleteParameter", "ssm:GetParameter", "ssm:UpdateInstanceInformation",
+		"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+		"ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
 		"sts:AssumeRole",
 	},
 	"controller": {
@@ -142,6 +146,12 @@ func (f fleetARNs) jitParameters() string {
 func (f fleetARNs) jitPath() string {
 	return f.regional("ssm", "parameter"+strings.TrimSuffix(f.e.JitParameterPrefix(), "/"))
 }
+func (f fleetARNs) verdicts() string {
+	return f.regional("ssm", "parameter"+f.e.AdmissionParameterPrefix()+"*")
+}
+func (f fleetARNs) verdictPath() string {
+	return f.regional("ssm", "parameter"+strings.TrimSuffix(f.e.AdmissionParameterPrefix(), "/"))
+}
 func (f fleetARNs) groups() []string {
 	var out []string
 	for _, p := range f.e.Pools {
@@ -171,6 +181,17 @@ func TestGivenTheRunnerRole_ThenEachStatementIsExactlyAsDesigned(t *testing.T) {
 			t.Fatalf("%s: no runner role", env)
 		}
 		assertStatements(t, env, r, []statement{
+			{Sid: "SessionManagerAgent", Effect: "Allow",
+				Actions: runnerrole.SessionManagerActions, Resources: []string{"*"}},
+			{Sid: "ReadOwnAdmissionVerdict", Effect: "Allow",
+				Actions: []string{"ssm:GetParameter"}, Resources: []string{arn.verdicts()},
+				Conditions: map[string]map[string][]string{"StringEquals": ownJit}},
+			{Sid: "NeverReadAnotherInstancesVerdict", Effect: "Deny",
+				Actions: []string{"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParameterHistory",
+					"ssm:GetParametersByPath", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:DeleteParameters",
+					"ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:LabelParameterVersion"},
+				Resources:  []string{arn.verdicts(), arn.verdictPath()},
+				Conditions: map[string]map[string][]string{"StringNotEquals": ownJit}},
 			{Sid: "ShipLogsToOwnLogGroup", Effect: "Allow",
 				Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
 				Resources: []string{logs, logs + ":log-stream:*"}},
@@ -199,8 +220,9 @@ func TestGivenTheRunnerRole_ThenEachStatementIsExactlyAsDesigned(t *testing.T) {
 			{Effect: "Allow", Actions: []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
 				Resources: []string{arn.secret(e.AdminToken.SecretName)}},
 		})
-		if !slices.Equal(r.AWSManaged, []string{"AmazonSSMManagedInstanceCore"}) {
-			t.Errorf("%s runner role: AWS managed policies %v", env, r.AWSManaged)
+		// AmazonSSMManagedInstanceCore would grant ssm:GetParameter(s) on every parameter.
+		if len(r.AWSManaged) != 0 {
+			t.Errorf("%s runner role: AWS managed policies %v, want none", env, r.AWSManaged)
 		}
 		assertStatements(t, env, &role{Name: r.Name + " (trust)", Policy: r.Trust}, []statement{
 			{Effect: "Allow", Actions: []string{"sts:AssumeRole"}, Principal: map[string][]string{"Service": {"ec2.amazonaws.com"}}},

@@ -9,7 +9,7 @@ import (
 
 // starStatements are the only statements that may grant on Resource "*":
 // their actions have no resource-level permissions (docs/security.md).
-var starStatements = []string{"DescribeFleet"}
+var starStatements = []string{"DescribeFleet", "SessionManagerAgent"}
 
 // nagSuppression is one cdk-nag suppression in template metadata.
 type nagSuppression struct {
