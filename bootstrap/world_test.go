@@ -257,6 +257,12 @@ func testEnv() config.Environment {
 			{Name: "default", InstanceTypes: []string{"m7g.large"}, Spot: true, Max: 4},
 			{Name: "long", Kind: "long", InstanceTypes: []string{"m7g.large"}, Max: 2, RunnerGroup: longGroup},
 		},
+		Admission: config.Admission{
+			Workflows:    []string{testRepo + "/.github/workflows/run-task.yml@refs/heads/main"},
+			Events:       []string{"workflow_dispatch"},
+			Branches:     []string{"main"},
+			Repositories: []string{testRepo},
+		},
 		Tags: map[string]string{"CostCenter": "Platform Infrastructure / 990300", "OwnerEmail": "ops@example.org"},
 	}
 }
