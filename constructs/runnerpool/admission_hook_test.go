@@ -131,24 +131,24 @@ func TestAdmissionHook(t *testing.T) {
 		wantOut  []string
 		minReads int
 	}{
-		{name: "allow", ssm: ssmSpec{value: allow}, wait: 5, wantOK: true,
+		{name: "allow", ssm: ssmSpec{value: allow}, wait: 30, wantOK: true,
 			wantOut: []string{"admission: admitted (admitted): run-task.yml on main"}, minReads: 1},
-		{name: "allow after the controller catches up", ssm: ssmSpec{value: allow, notFound: 3, denied: 1}, wait: 5, wantOK: true,
+		{name: "allow after the controller catches up", ssm: ssmSpec{value: allow, notFound: 3, denied: 1}, wait: 30, wantOK: true,
 			wantOut: []string{"admission: admitted"}, minReads: 5},
-		{name: "deny", ssm: ssmSpec{value: deny}, wait: 5,
+		{name: "deny", ssm: ssmSpec{value: deny}, wait: 30,
 			wantOut: []string{
 				`::error title=Job refused by admission::rule admission.branches: branch "feature-x" is not one of [main]`,
 				"admission: refused: rule admission.branches",
 			}, minReads: 1},
 		{name: "timeout", ssm: ssmSpec{}, wait: 1,
 			wantOut: []string{"no verdict after 1s (rule run.lookup; last error: An error occurred (ParameterNotFound)"}, minReads: 1},
-		{name: "malformed", ssm: ssmSpec{value: "verdict=yes\nrule=x\n"}, wait: 5,
+		{name: "malformed", ssm: ssmSpec{value: "verdict=yes\nrule=x\n"}, wait: 30,
 			wantOut: []string{"malformed verdict (18 bytes) in " + verdictParam}, minReads: 1},
-		{name: "allow not on the first line", ssm: ssmSpec{value: "rule=x\nverdict=allow\n"}, wait: 5,
+		{name: "allow not on the first line", ssm: ssmSpec{value: "rule=x\nverdict=allow\n"}, wait: 30,
 			wantOut: []string{"malformed verdict"}, minReads: 1},
-		{name: "unknown line after allow", ssm: ssmSpec{value: "verdict=allow\n::set-env name=X::y\n"}, wait: 5,
+		{name: "unknown line after allow", ssm: ssmSpec{value: "verdict=allow\n::set-env name=X::y\n"}, wait: 30,
 			wantOut: []string{"malformed verdict"}, minReads: 1},
-		{name: "reason with a workflow command", ssm: ssmSpec{value: "verdict=deny\nrule=r\nreason=x ::add-mask::y\n"}, wait: 5,
+		{name: "reason with a workflow command", ssm: ssmSpec{value: "verdict=deny\nrule=r\nreason=x ::add-mask::y\n"}, wait: 30,
 			wantOut: []string{"rule r: x   add-mask  y"}, minReads: 1},
 	}
 	for _, c := range cases {
