@@ -50,6 +50,9 @@ deploy: setup ## cdk deploy for ENV (needs AWS credentials)
 golden: setup ## rewrite the golden templates after an intended change, printing the diff accepted
 	go test ./test -run Golden -update -v
 
+mutants: ## apply each mutant of mutants/*.txt to a copy of the module; fails unless a named test (not the golden files) catches every one
+	go run ./cmd/mutants $(if $(ONLY),-only '$(ONLY)')
+
 bench: setup ## controller benchmarks
 	go test ./controller/... -run '^$$' -bench . -benchtime 200x
 
