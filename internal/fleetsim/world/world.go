@@ -201,6 +201,9 @@ type World struct {
 	Params    map[string]Param
 	// ICE lists the instance types without capacity (InsufficientInstanceCapacity).
 	ICE map[string]bool
+	// SpotICE lists the instance types without spot capacity: only groups
+	// launching spot (OnDemandPct < 100) fail on them.
+	SpotICE map[string]bool
 	// Completed is the last lifecycle result given per instance.
 	Completed map[string]string
 	Terms     []Termination
@@ -257,7 +260,7 @@ func New(o Options) *World {
 	w := &World{
 		Clock: NewClock(o.Start), Rand: rand.New(rand.NewPCG(o.Seed, 0x5eed)), Opt: o,
 		Groups: map[string]*Group{}, Instances: map[string]*Instance{}, Params: map[string]Param{},
-		ICE: map[string]bool{}, Completed: map[string]string{}, Beats: map[string][]string{}, tombstones: map[string]time.Time{},
+		ICE: map[string]bool{}, SpotICE: map[string]bool{}, Completed: map[string]string{}, Beats: map[string][]string{}, tombstones: map[string]time.Time{},
 	}
 	w.Stats.InstanceSeconds = map[Usage]float64{}
 	w.GitHub = newGitHub(w)
@@ -344,7 +347,7 @@ func (w *World) LaunchInstance(group string) string {
 	g := w.Groups[group]
 	typ := ""
 	for _, t := range g.InstanceTypes {
-		if !w.ICE[t] {
+		if !w.ICE[t] && !(g.OnDemandPct < 100 && w.SpotICE[t]) {
 			typ = t
 			break
 		}
