@@ -57,9 +57,8 @@ bench: setup ## controller benchmarks
 	go test ./controller/... -run '^$$' -bench . -benchtime 200x
 
 # The fleet simulator on the committed dev configuration: the table and chart in
-# the README's simulator section. The controller joins the comparison once the
-# world model is wired in (docs/simulator.md, Status).
-SIM_POLICIES ?= busy-flag,fixed-lifetime,static-pets,managed
+# the README's simulator section (the controller and the reference policies).
+SIM_POLICIES ?= controller,busy-flag,fixed-lifetime,static-pets,managed
 sim: ## fleet simulator: the README's table and sim/ops-week-dev.png for dev on ops-week.json
 	set -o pipefail; go run ./cmd/fleetsim --env dev --trace sim/traces/ops-week.json --policies $(SIM_POLICIES) \
 		--chart sim/ops-week-dev.png | \

@@ -70,7 +70,7 @@ func Run(in Input, name string) (Result, error) {
 	}
 	rec := report.NewRecorder(in.Prices, pools)
 	if name == Controller {
-		run, err := driver.Run(driver.Input{Rec: rec})
+		run, err := driver.Run(driver.Input{Env: in.Env, Trace: in.Trace, Seed: in.Seed, Latency: in.Latency, Prices: in.Prices, Rec: rec})
 		if err != nil {
 			return Result{}, fmt.Errorf("%s: %w", name, err)
 		}

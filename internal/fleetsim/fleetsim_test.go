@@ -37,7 +37,7 @@ func input(tb testing.TB, file string) Input {
 // so at least 34 sim-h/s).
 func BenchmarkOpsWeek(b *testing.B) {
 	in := input(b, "ops-week.json")
-	for _, name := range policy.Names {
+	for _, name := range AllPolicies {
 		b.Run(name, func(b *testing.B) {
 			var hours float64
 			for b.Loop() {

@@ -10,8 +10,6 @@ import (
 
 const root = "../../.."
 
-var refs = "busy-flag,fixed-lifetime,static-pets,managed"
-
 func run(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := Main(append([]string{"--environments", filepath.Join(root, "environments")}, args...), &out, &errb)
@@ -19,20 +17,21 @@ func run(args ...string) (int, string, string) {
 }
 
 func TestGivenTheSameSeed_WhenRunTwice_ThenTheJSONIsByteIdentical(t *testing.T) {
-	for _, tr := range []string{"ops-week.json", "faults-week.json"} {
-		args := []string{"--env", "dev", "--trace", filepath.Join(root, "sim/traces", tr), "--policies", refs, "--json"}
-		c1, a, e1 := run(args...)
-		c2, b, _ := run(args...)
-		if c1 != 0 || c2 != 0 {
-			t.Fatalf("%s: exit %d: %s", tr, c1, e1)
-		}
-		if a != b {
-			t.Fatalf("%s: two runs printed different JSON", tr)
-		}
-		_, c, _ := run(append(args, "--seed", "2")...)
-		if c == a {
-			t.Fatalf("%s: the seed changes nothing", tr)
-		}
+	args := []string{"--env", "dev", "--trace", filepath.Join(root, "sim/traces/faults-week.json"), "--compare", "--json"}
+	c1, a, e1 := run(args...)
+	c2, b, _ := run(args...)
+	if c1 != 0 || c2 != 0 {
+		t.Fatalf("exit %d: %s", c1, e1)
+	}
+	if a != b {
+		t.Fatal("two runs printed different JSON")
+	}
+	seed := func(s string) string {
+		_, out, _ := run("--env", "dev", "--trace", filepath.Join(root, "sim/traces/faults-week.json"), "--policies", "busy-flag", "--json", "--seed", s)
+		return out
+	}
+	if seed("1") == seed("2") {
+		t.Fatal("the seed changes nothing")
 	}
 }
 
@@ -99,9 +98,9 @@ func TestGivenAChart_WhenRequested_ThenAPNGIsWritten(t *testing.T) {
 	}
 }
 
-func TestGivenTheController_WhenTheWorldModelIsMissing_ThenExit2SayingWhatIsNotWired(t *testing.T) {
-	code, out, errs := run("--env", "dev", "--trace", filepath.Join(root, "sim/traces/ops-week.json"))
-	if code != ExitRunFail || out != "" || !strings.Contains(errs, "not yet wired") {
-		t.Fatalf("exit %d, output %q, error %q; want 2 and the not-wired error", code, out, errs)
+func TestGivenNoPolicyFlag_WhenRun_ThenTheRealControllerIsReplayed(t *testing.T) {
+	code, out, errs := run("--env", "dev", "--trace", filepath.Join(root, "sim/traces/ops-week.json"), "--json")
+	if code != 0 || !strings.Contains(out, `"policy": "controller"`) || strings.Contains(out, `"policy": "busy-flag"`) {
+		t.Fatalf("exit %d (%s); want only the controller's run:\n%s", code, errs, out)
 	}
 }

@@ -395,12 +395,12 @@ func (s *Sim) checkSpot() {
 		}
 		want := cmp.Or(si.Runner, trace.TargetAny)
 		k := slices.IndexFunc(s.instances, func(in *Instance) bool {
-			if in.Pool != si.Pool || !in.Spot || in.State == Ended || in.State == Booting {
+			if in.Pool != si.Pool || !in.Spot || in.State == Ended {
 				return false
 			}
 			switch want {
 			case trace.TargetIdle:
-				return in.State == Idle
+				return in.State != Busy
 			case trace.TargetBusy:
 				return in.State == Busy
 			}

@@ -131,10 +131,11 @@ func addFaults(f *Faults, o GenOptions, base, migration, burst time.Duration) {
 	// 404s from the runner list while the burst's runners register.
 	f.NotFoundBursts = append(f.NotFoundBursts, win(burst+2*time.Minute, 10*time.Minute))
 	f.SessionConflicts = append(f.SessionConflicts, win(base+13*hour, 15*time.Minute))
-	// No spot capacity at all for two hours on Wednesday morning (the pool must
-	// fall back to on-demand), and none of the first type during the burst.
+	// No spot capacity at all for three hours over the Tuesday deployment (the
+	// pool must fall back to on-demand), and none of the first type during the
+	// burst.
 	for _, it := range o.SpotTypes {
-		f.CapacityShortages = append(f.CapacityShortages, CapacityShortage{Window: win(base+2*day+9*hour, 2*hour), InstanceType: it, Purchase: PurchaseSpot})
+		f.CapacityShortages = append(f.CapacityShortages, CapacityShortage{Window: win(base+day+9*hour+30*time.Minute, 3*hour), InstanceType: it, Purchase: PurchaseSpot})
 	}
 	f.CapacityShortages = append(f.CapacityShortages, CapacityShortage{Window: win(burst-30*time.Minute, 3*hour), InstanceType: o.SpotTypes[0], Purchase: PurchaseSpot})
 	// An idle runner reclaimed during the burst.

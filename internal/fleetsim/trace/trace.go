@@ -134,13 +134,14 @@ const (
 	TargetAny  = "any"
 )
 
-// SpotInterruption reclaims the first spot instance of Pool in state Runner at
-// or after At (instances in the same state are taken oldest first). It hits
-// nothing if no such instance exists before the trace ends.
+// SpotInterruption reclaims the first running spot instance of Pool in state
+// Runner at or after At (oldest first). It hits nothing if no such instance
+// exists before the trace ends.
 type SpotInterruption struct {
 	At   Duration `json:"at"`
 	Pool string   `json:"pool"`
-	// Runner is idle (registered, no job), busy (running a job) or any.
+	// Runner is idle (no job: booting, waiting for a job or leaving after
+	// one), busy (running a job) or any.
 	//
 	// Default: any
 	Runner string `json:"runner,omitempty"`
