@@ -9,6 +9,7 @@
 //	id: boot-checksum-not-fatal          unique, used in reports
 //	file: constructs/runnerpool/boot.sh  path from the module root
 //	from: sha256sum --check --strict     text found on exactly one line of file
+//	occurrence: 2                        optional: the 2nd line holding from (when it is not unique)
 //	to: sha256sum --check --strict || true   replaces it on that line
 //	why: a failed checksum check no longer stops the boot
 //	packages: ./constructs/runnerpool    go test packages, space separated
@@ -23,6 +24,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -36,6 +38,9 @@ type Mutant struct {
 	Packages []string
 	Run      string
 	Skip     string
+	// Occurrence picks the nth line holding From (1-based); 0 means From
+	// must be unique.
+	Occurrence int
 	// Source is where the mutant is listed (file:line), for error messages.
 	Source string
 }
@@ -96,8 +101,14 @@ func Parse(name string, r io.Reader) ([]Mutant, error) {
 			cur.Run = value
 		case "skip":
 			cur.Skip = value
+		case "occurrence":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 1 {
+				errs = append(errs, fmt.Errorf("%s:%d: occurrence %q is not a positive number", name, line, value))
+			}
+			cur.Occurrence = n
 		default:
-			errs = append(errs, fmt.Errorf("%s:%d: unknown field %q; use id, file, from, to, why, packages, run or skip", name, line, key))
+			errs = append(errs, fmt.Errorf("%s:%d: unknown field %q; use id, file, from, to, why, packages, run, skip or occurrence", name, line, key))
 		}
 	}
 	flush()
@@ -146,22 +157,31 @@ func (m Mutant) validate() []error {
 }
 
 // Apply returns content with the mutant applied: From must occur on exactly
-// one line, once.
+// one line, once, or Occurrence names which of the lines holding it.
 func (m Mutant) Apply(content string) (string, error) {
 	lines := strings.Split(content, "\n")
-	at := -1
+	var at []int
 	for i, l := range lines {
 		if n := strings.Count(l, m.From); n > 0 {
-			if at >= 0 || n > 1 {
-				return "", fmt.Errorf("mutant %s: %q occurs more than once in %s; make from unique", m.ID, m.From, m.File)
+			if n > 1 {
+				return "", fmt.Errorf("mutant %s: %q occurs twice on line %d of %s; make from unique", m.ID, m.From, i+1, m.File)
 			}
-			at = i
+			at = append(at, i)
 		}
 	}
-	if at < 0 {
+	switch {
+	case len(at) == 0:
 		return "", fmt.Errorf("mutant %s: %q is not in %s (the code changed: update the mutant)", m.ID, m.From, m.File)
+	case m.Occurrence == 0 && len(at) > 1:
+		return "", fmt.Errorf("mutant %s: %q occurs on %d lines of %s; make from unique or give occurrence", m.ID, m.From, len(at), m.File)
+	case m.Occurrence > len(at):
+		return "", fmt.Errorf("mutant %s: occurrence %d, but %q occurs on %d lines of %s (the code changed: update the mutant)", m.ID, m.Occurrence, m.From, len(at), m.File)
 	}
-	lines[at] = strings.Replace(lines[at], m.From, m.To, 1)
+	i := at[0]
+	if m.Occurrence > 0 {
+		i = at[m.Occurrence-1]
+	}
+	lines[i] = strings.Replace(lines[i], m.From, m.To, 1)
 	return strings.Join(lines, "\n"), nil
 }
 

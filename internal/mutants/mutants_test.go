@@ -67,8 +67,16 @@ func TestGivenAMutant_WhenApplied_ThenExactlyOneLineChanges(t *testing.T) {
 	if _, err := m.Apply("a\nb\n"); err == nil || !strings.Contains(err.Error(), "is not in f") {
 		t.Errorf("missing text: %v", err)
 	}
-	if _, err := m.Apply("--strict\n--strict\n"); err == nil || !strings.Contains(err.Error(), "more than once") {
+	if _, err := m.Apply("--strict\n--strict\n"); err == nil || !strings.Contains(err.Error(), "occurs on 2 lines") {
 		t.Errorf("ambiguous text: %v", err)
+	}
+	m.Occurrence = 2
+	if got, err := m.Apply("--strict a\n--strict b\n"); err != nil || got != "--strict a\n--strict || true b\n" {
+		t.Errorf("second occurrence: %q, %v", got, err)
+	}
+	m.Occurrence = 3
+	if _, err := m.Apply("--strict a\n--strict b\n"); err == nil || !strings.Contains(err.Error(), "occurrence 3") {
+		t.Errorf("missing occurrence: %v", err)
 	}
 }
 
