@@ -33,6 +33,7 @@ modelled queue-to-start time and killed jobs.
 
   fleetsim --env dev --trace sim/traces/ops-week.json [--compare] [--json] [--chart out.png]
   fleetsim gen --seed 1 [--weeks 1] [--faults] [--env dev] [-o trace.json]
+  fleetsim diff --env dev --base-environments ../base/environments --trace sim/traces/ops-week.json
 
 `
 
@@ -40,6 +41,9 @@ modelled queue-to-start time and killed jobs.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "gen" {
 		return gen(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "diff" {
+		return diff(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("fleetsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)

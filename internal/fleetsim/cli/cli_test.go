@@ -104,3 +104,35 @@ func TestGivenNoPolicyFlag_WhenRun_ThenTheRealControllerIsReplayed(t *testing.T)
 		t.Fatalf("exit %d (%s); want only the controller's run:\n%s", code, errs, out)
 	}
 }
+
+func TestGivenASmallerMaxOnThisBranch_WhenDiffed_ThenTheSummaryShowsTheChange(t *testing.T) {
+	head := t.TempDir()
+	for _, name := range []string{"dev.json", "prod.json"} {
+		b, err := os.ReadFile(filepath.Join(root, "environments", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "dev.json" {
+			b = bytes.Replace(b, []byte(`"max": 10,`), []byte(`"max": 4,`), 1)
+		}
+		if err := os.WriteFile(filepath.Join(head, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errb bytes.Buffer
+	code := Main([]string{"diff", "--env", "dev", "--environments", head, "--base-environments", filepath.Join(root, "environments"),
+		"--trace", filepath.Join(root, "sim/traces/ops-week.json")}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	s := out.String()
+	for _, want := range []string{"| cost USD / month |", "| jobs killed | 0 | 0 | 0 |", "<summary>base</summary>", "<summary>this branch</summary>"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("summary lacks %q:\n%s", want, s)
+		}
+	}
+	// The burst of 15 jobs waits longer with 4 runners than with 10.
+	if !strings.Contains(s, "| p95 queue-to-start (s, modelled) | 345 | ") || strings.Contains(s, "| p95 queue-to-start (s, modelled) | 345 | 345 |") {
+		t.Errorf("p95 did not change with max 4:\n%s", s)
+	}
+}
