@@ -46,7 +46,7 @@ done <"${conf}"
 read_verdict() {
   /usr/bin/env -i PATH=/usr/bin:/bin HOME=/nonexistent \
     AWS_REGION="${AWS_REGION_NAME}" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-    /usr/bin/timeout 15 "${AWS_CLI}" ssm get-parameter --name "${VERDICT_PARAMETER}" \
+    /usr/bin/timeout 15 "${AWS_CLI}" ssm get-parameter --name "${VERDICT_PARAMETER}" --with-decryption \
     --query Parameter.Value --output text 2>"${errors}"
 }
 

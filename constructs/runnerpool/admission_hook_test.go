@@ -169,7 +169,7 @@ func TestAdmissionHook(t *testing.T) {
 			if strings.Contains(r.out, "::add-mask::") || strings.Contains(r.out, "::set-env") {
 				t.Errorf("the hook printed a workflow command from the verdict:\n%s", r.out)
 			}
-			if !strings.Contains(r.args, "ssm get-parameter --name "+verdictParam) {
+			if !strings.Contains(r.args, "ssm get-parameter --name "+verdictParam+" --with-decryption") {
 				t.Errorf("aws called with %q", r.args)
 			}
 			for _, leaked := range []string{"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_PROFILE", "GITHUB_RUN_ID"} {
