@@ -125,6 +125,7 @@ func TestGivenBadInput_WhenTheAppRuns_ThenItNamesTheProblemAndBuildsNoStack(t *t
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // separate processes: each starts its own jsii runtime
 			out := t.TempDir()
 			cmd := exec.Command(bin)
 			cmd.Dir = ".."
@@ -164,20 +165,23 @@ func TestGivenAnEnvContext_WhenTheAppRuns_ThenOnlyThatStackIsSynthesized(t *test
 		{`{"env":"prod"}`, []string{"synapse-ops-runners-prod.template.json"}},
 		{`{}`, []string{"synapse-ops-runners-dev.template.json", "synapse-ops-runners-prod.template.json"}},
 	} {
-		out := t.TempDir()
-		cmd := exec.Command(bin)
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+tc.context, "CDK_OUTDIR="+out)
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", tc.context, err, msg)
-		}
-		got, _ := filepath.Glob(filepath.Join(out, "*.template.json"))
-		var names []string
-		for _, g := range got {
-			names = append(names, filepath.Base(g))
-		}
-		if strings.Join(names, ",") != strings.Join(tc.want, ",") {
-			t.Errorf("context %s: templates %v, want %v", tc.context, names, tc.want)
-		}
+		t.Run(tc.context, func(t *testing.T) {
+			t.Parallel()
+			out := t.TempDir()
+			cmd := exec.Command(bin)
+			cmd.Dir = ".."
+			cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+tc.context, "CDK_OUTDIR="+out)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", tc.context, err, msg)
+			}
+			got, _ := filepath.Glob(filepath.Join(out, "*.template.json"))
+			var names []string
+			for _, g := range got {
+				names = append(names, filepath.Base(g))
+			}
+			if strings.Join(names, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("context %s: templates %v, want %v", tc.context, names, tc.want)
+			}
+		})
 	}
 }
