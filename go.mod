@@ -6,6 +6,7 @@ go 1.26
 ignore ./node_modules
 
 require (
+	github.com/Masterminds/semver/v3 v3.4.0
 	github.com/actions/scaleset v0.4.0
 	github.com/aws/aws-cdk-go/awscdk/v2 v2.220.0
 	github.com/aws/aws-sdk-go-v2 v1.47.8
@@ -30,6 +31,7 @@ require (
 	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2
 	github.com/rhysd/actionlint v1.7.12
 	golang.org/x/term v0.41.0
+	gonum.org/v1/plot v0.17.0
 )
 
 require (
@@ -37,7 +39,6 @@ require (
 	codeberg.org/go-latex/latex v0.2.0 // indirect
 	codeberg.org/go-pdf/fpdf v0.11.1 // indirect
 	git.sr.ht/~sbinet/gg v0.7.0 // indirect
-	github.com/Masterminds/semver/v3 v3.4.0 // indirect
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.7 // indirect
@@ -76,7 +77,6 @@ require (
 	golang.org/x/tools v0.43.0 // indirect
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated // indirect
 	golang.org/x/tools/godoc v0.1.0-deprecated // indirect
-	gonum.org/v1/plot v0.17.0 // indirect
 )
 
 // cdk-nag v2.38.2 pulls constructs v10.5.x, which does not compile against awscdk v2.220.0

@@ -252,7 +252,8 @@ func testEnv() config.Environment {
 		GitHubOidc:        config.GitHubOidc{Subjects: []string{"ref:refs/heads/main"}},
 		GitHubCredential:  config.GitHubCredential{Kind: "app", AdminPrincipalArns: []string{breakGlassRole}},
 		AdminToken:        config.AdminToken{AdminPrincipalArns: []string{breakGlassRole}},
-		Runner:            config.Runner{Version: "2.326.0", SHA256: strings.Repeat("ab", 32)},
+		Runner:            config.Runner{MinimumVersion: "2.335.1", MinimumSHA256: strings.Repeat("ab", 32)},
+		Budget:            config.Budget{MonthlyUsd: 300},
 		Pools: []config.Pool{
 			{Name: "default", InstanceTypes: []string{"m7g.large"}, Spot: true, Max: 4},
 			{Name: "long", Kind: "long", InstanceTypes: []string{"m7g.large"}, Max: 2, RunnerGroup: longGroup},

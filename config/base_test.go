@@ -17,7 +17,7 @@ const (
 	subnetC     = "subnet-0123456789abcdef0"
 	subnetD     = "subnet-0fedcba987654321f"
 	coreRunTask = "Sage-Bionetworks/synapse-ops-core/.github/workflows/run-task.yml"
-	runnerSHA   = "ee7c229c979c5152e9f12be16ee9e83ff74c9d9b95c3c1aeb2e9b6d07157ec85"
+	runnerSHA   = "6d1e85bfd1a506a8b17c1f1b9b57dba458ffed90898799aaa9f599520b0d9207"
 )
 
 // rawDev is a valid dev environment as a user writes it: only required fields
@@ -39,7 +39,8 @@ func rawDev() config.Environment {
 		SynapseHost:       "https://repo-dev.dev.sagebase.org",
 		DeploymentRoleArn: "arn:aws:iam::" + devAccount + ":role/synapse-deployment",
 		GitHubOidc:        config.GitHubOidc{Subjects: []string{"ref:refs/heads/main", "environment:dev"}},
-		Runner:            config.Runner{Version: "2.326.0", SHA256: runnerSHA},
+		Runner:            config.Runner{MinimumVersion: "2.335.1", MinimumSHA256: runnerSHA},
+		Budget:            config.Budget{MonthlyUsd: 300},
 		Pools: []config.Pool{
 			{Name: "default", InstanceTypes: []string{"m7g.large", "m6g.large"}, Spot: true, Max: 10},
 			{Name: "long", Kind: config.PoolKindLong, InstanceTypes: []string{"m7g.large"}, Max: 3},

@@ -74,17 +74,43 @@ type Environment struct {
 	// in a brand-new account, deploys).
 	CdkBootstrap CdkBootstrap `json:"cdkBootstrap,omitempty"`
 
+	// Budget is the monthly AWS Budget over the fleet's cost-allocation tag.
+	Budget Budget `json:"budget"`
+
 	// AlarmEmail, when set, subscribes this address to the stack's alarm topic.
 	//
 	// Default: no subscription (the topic still exists for other subscribers).
 	AlarmEmail string `json:"alarmEmail,omitempty"`
 }
 
-// Vpc describes an existing VPC and the private subnets runners launch in.
+// Vpc describes an existing VPC and the private subnets runners launch in,
+// either by ids or by the CloudFormation exports of the stack that built it.
+//
+// With exports the stack imports each value with Fn::ImportValue, resolved at
+// deploy time, so synth stays offline and the VPC's ids never need pasting. The
+// trade-off: CloudFormation refuses to change or delete an export while another
+// stack imports it, so the VPC stack cannot replace those subnets while this
+// stack uses them.
 type Vpc struct {
 	// ID is the VPC id, for example vpc-0f126dc4dd46853a6, or "TODO" while the
-	// real id is not known (synth warns; deploy needs the real value).
-	ID string `json:"id"`
+	// real id is not known (synth warns; deploy needs the real value). Leave it
+	// empty when ExportPrefix names the VPC.
+	ID string `json:"id,omitempty"`
+
+	// ExportPrefix names the VPC by its stack's exports instead of ID: the
+	// organisation's VPC template exports <region>-<stack>-VPCId and the subnets
+	// and route table under the same prefix, for example
+	// us-east-1-synapse-ops-vpc-v2 (imports us-east-1-synapse-ops-vpc-v2-VPCId).
+	//
+	// Default: none (use ID)
+	ExportPrefix string `json:"exportPrefix,omitempty"`
+
+	// RouteTableExport is the export (after ExportPrefix and a dash) of the
+	// private subnets' route table, for example PrivateRouteTable. Only with
+	// ExportPrefix.
+	//
+	// Default: none (CDK does not need it for launching instances)
+	RouteTableExport string `json:"routeTableExport,omitempty"`
 
 	// AvailabilityZones lists the zones of the private subnets, in subnet order.
 	AvailabilityZones []string `json:"availabilityZones"`
@@ -95,16 +121,39 @@ type Vpc struct {
 	PrivateSubnets []Subnet `json:"privateSubnets"`
 }
 
-// Subnet is one private subnet.
+// Subnet is one private subnet, named by id or (with Vpc.ExportPrefix) by export.
 type Subnet struct {
-	// ID is the subnet id (subnet-...), or "TODO" when not known yet.
-	ID string `json:"id"`
+	// ID is the subnet id (subnet-...), or "TODO" when not known yet. Empty
+	// when Export names the subnet.
+	ID string `json:"id,omitempty"`
+	// Export is the subnet's export after Vpc.ExportPrefix and a dash, for
+	// example PrivateSubnet1. Only with Vpc.ExportPrefix.
+	//
+	// Default: none (use ID)
+	Export string `json:"export,omitempty"`
 	// AvailabilityZone is the zone the subnet is in; it must be listed in Vpc.AvailabilityZones.
 	AvailabilityZone string `json:"availabilityZone"`
-	// RouteTableID is the subnet's route table, when known.
+	// RouteTableID is the subnet's route table, when known (ids only).
 	//
-	// Default: none (CDK does not need it for launching instances).
+	// Default: none (CDK does not need it for launching instances)
 	RouteTableID string `json:"routeTableId,omitempty"`
+}
+
+// UsesExports reports whether the VPC is named by its stack's exports.
+func (v Vpc) UsesExports() bool { return v.ExportPrefix != "" }
+
+// VpcIDExport is the export holding the VPC id.
+func (v Vpc) VpcIDExport() string { return v.ExportPrefix + "-VPCId" }
+
+// SubnetExport is the full export name of a subnet named by export.
+func (v Vpc) SubnetExport(s Subnet) string { return v.ExportPrefix + "-" + s.Export }
+
+// RouteTableExportName is the full export name of the route table, or "" when none is configured.
+func (v Vpc) RouteTableExportName() string {
+	if v.RouteTableExport == "" {
+		return ""
+	}
+	return v.ExportPrefix + "-" + v.RouteTableExport
 }
 
 // PlaceholderSubnetID marks a VPC or subnet id that is not known yet.
@@ -177,14 +226,45 @@ type GitHubCredential struct {
 	AdminPrincipalArns []string `json:"adminPrincipalArns,omitempty"`
 }
 
-// Runner pins the runner software and image.
+// Runner chooses the GitHub Actions runner release and the machine image.
+//
+// GitHub refuses runners older than 2.329.0 and stops giving jobs to a runner
+// that has not installed a release within 30 days of its publication, so no
+// fixed version stays usable. The fleet controller reads the latest
+// actions/runner release every day and publishes the one to use to an SSM
+// parameter (see Environment.RunnerReleaseParameter); instances read it at
+// boot and verify the tarball's SHA-256. The fields here are the floor used
+// until the first publication and an optional pin for emergencies.
 type Runner struct {
-	// Version is the actions/runner release, for example 2.326.0.
-	Version string `json:"version"`
+	// MinimumVersion is the floor: the release instances install while the
+	// controller has not published one yet (a new stack) or the parameter cannot
+	// be read, and the oldest release the boot script accepts from the parameter.
+	// At least 2.329.0 (GitHub refuses older runners).
+	MinimumVersion string `json:"minimumVersion"`
 
-	// SHA256 is the checksum of actions-runner-linux-arm64-<Version>.tar.gz, as
-	// published in the release notes. The boot script refuses a mismatch.
-	SHA256 string `json:"sha256"`
+	// MinimumSHA256 is the SHA-256 of actions-runner-linux-arm64-<MinimumVersion>.tar.gz,
+	// as published on the release page (the asset's digest).
+	MinimumSHA256 string `json:"minimumSha256"`
+
+	// AdoptAfterDays is how long after its publication a release is adopted, so
+	// dev runs a release before prod. At most 20, which leaves 10 of GitHub's 30
+	// days for a daily check, a deploy and a retry.
+	//
+	// Default: 5 for prod, 1 for every other environment
+	AdoptAfterDays int `json:"adoptAfterDays,omitempty"`
+
+	// Version pins one release for emergencies (a broken release): instances
+	// install it and ignore the published parameter. Set together with SHA256.
+	// Synth warns while a pin is set; the controller alarms when the version in
+	// use is more than 25 days behind the latest release.
+	//
+	// Default: none (follow the controller's publication)
+	Version string `json:"version,omitempty"`
+
+	// SHA256 is the checksum of actions-runner-linux-arm64-<Version>.tar.gz of a pin.
+	//
+	// Default: none
+	SHA256 string `json:"sha256,omitempty"`
 
 	// AmiSsmParameter is the SSM parameter resolved at deploy time to the AMI id.
 	//
@@ -197,6 +277,9 @@ type Runner struct {
 	// Default: none
 	AmiID string `json:"amiId,omitempty"`
 }
+
+// Pinned reports whether a release is pinned (runner.version is set).
+func (r Runner) Pinned() bool { return r.Version != "" }
 
 // Pool kinds.
 const (
@@ -311,6 +394,15 @@ type CdkBootstrap struct {
 	//
 	// Default: arn:aws:iam::aws:policy/AdministratorAccess, the CDK default
 	ExecutionPolicyArns []string `json:"executionPolicyArns,omitempty"`
+}
+
+// Budget is a monthly AWS Budget over the environment's resources: every
+// resource carries the synapse-ops-runners:env tag, which must be activated as
+// a cost-allocation tag in the billing console (the bootstrap says so).
+type Budget struct {
+	// MonthlyUsd is the monthly limit in US dollars. Actual spend past 80% and
+	// 100%, and a forecast past 100%, notify the alarm topic (and AlarmEmail).
+	MonthlyUsd int `json:"monthlyUsd"`
 }
 
 // Controller sizes the fleet controller.

@@ -23,6 +23,13 @@ const (
 	DefaultCdkQualifier         = "hnb659fds"
 	DefaultCdkBootstrapStack    = "cdk-bootstrap-default"
 	DefaultCdkMinVersion        = 6
+	// DefaultAdoptAfterDays and DefaultProdAdoptAfterDays stage a new runner
+	// release: dev adopts it a day after publication, prod five days after.
+	DefaultAdoptAfterDays     = 1
+	DefaultProdAdoptAfterDays = 5
+	MaxAdoptAfterDays         = 20
+	// MinRunnerVersion is the oldest runner GitHub lets register on github.com.
+	MinRunnerVersion = "2.329.0"
 )
 
 // WithDefaults returns a copy of e with every empty optional field filled in.
@@ -48,6 +55,12 @@ func (e Environment) WithDefaults() Environment {
 	}
 	if out.GitHubCredential.Kind == "" {
 		out.GitHubCredential.Kind = "app"
+	}
+	if out.Runner.AdoptAfterDays == 0 {
+		out.Runner.AdoptAfterDays = DefaultAdoptAfterDays
+		if out.Name == "prod" {
+			out.Runner.AdoptAfterDays = DefaultProdAdoptAfterDays
+		}
 	}
 	if out.Runner.AmiSsmParameter == "" && out.Runner.AmiID == "" {
 		out.Runner.AmiSsmParameter = DefaultAmiSsmParameter
@@ -168,6 +181,13 @@ func (e Environment) AutoScalingGroupName(p Pool) string {
 // instance's single-use JIT runner config (one SecureString per instance id).
 func (e Environment) JitParameterPrefix() string {
 	return "/synapse-ops-runners/" + e.Name + "/jit/"
+}
+
+// RunnerReleaseParameter is the SSM parameter the controller publishes the
+// runner release to use in ({version, url, sha256, publishedAt} as JSON) and
+// instances read at boot. Only the controller may write it.
+func (e Environment) RunnerReleaseParameter() string {
+	return "/synapse-ops-runners/" + e.Name + "/runner-release"
 }
 
 // HasPlaceholders lists the config paths whose value is a placeholder.

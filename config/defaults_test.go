@@ -21,6 +21,7 @@ func TestWithDefaults_GivenMinimalEnvironment_ThenEveryDefaultFilled(t *testing.
 	want.GitHubOidc.ProviderArn = "arn:aws:iam::449435941126:oidc-provider/token.actions.githubusercontent.com"
 	want.AdminToken.SecretName = "/synapse/admin-pat"
 	want.GitHubCredential = config.GitHubCredential{SecretName: "/synapse-ops-runners/dev/github", Kind: "app"}
+	want.Runner.AdoptAfterDays = 1
 	want.Runner.AmiSsmParameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
 	want.Controller.InstanceType = "t4g.small"
 	want.CdkBootstrap = config.CdkBootstrap{

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 var (
@@ -24,7 +26,7 @@ var (
 	subjectPattern      = regexp.MustCompile(`^(environment:[A-Za-z0-9._-]+|ref:refs/(heads|tags)/[A-Za-z0-9._/-]+|pull_request)$`)
 	secretNamePattern   = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
 	ssmParamPattern     = regexp.MustCompile(`^/[A-Za-z0-9/_.-]+$`)
-	versionPattern      = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	exportNamePattern   = regexp.MustCompile(`^[A-Za-z0-9:-]{1,255}$`)
 	sha256Pattern       = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	amiIDPattern        = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	poolNamePattern     = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
@@ -74,6 +76,7 @@ func (e Environment) Validate() error {
 	e.validateAdmission(p)
 	e.validateTags(p)
 	e.validateCdkBootstrap(p)
+	e.validateBudget(p)
 	return errors.Join(p.errs...)
 }
 
@@ -97,10 +100,23 @@ func (e Environment) validateIdentity(p *problems) {
 
 func (e Environment) validateVpc(p *problems) {
 	v := e.Vpc
-	if v.ID == "" {
-		p.add("vpc.id", "missing; set the id of the existing VPC the runners run in (vpc-...)")
-	} else if v.ID != PlaceholderSubnetID && !vpcIDPattern.MatchString(v.ID) {
+	switch {
+	case v.ExportPrefix != "" && v.ID != "":
+		p.add("vpc.id", "set together with vpc.exportPrefix; name the VPC by id or by its exports, not both")
+	case v.ExportPrefix != "":
+		if !exportNamePattern.MatchString(v.ExportPrefix) {
+			p.add("vpc.exportPrefix", "%q is not a CloudFormation export prefix; use <region>-<vpc stack>, for example %s-synapse-ops-vpc-v2", v.ExportPrefix, e.Region)
+		}
+		if v.RouteTableExport != "" && !exportNamePattern.MatchString(v.RouteTableExport) {
+			p.add("vpc.routeTableExport", "%q is not an export name; use the name after the prefix, for example PrivateRouteTable", v.RouteTableExport)
+		}
+	case v.ID == "":
+		p.add("vpc.id", "missing; set the id of the existing VPC the runners run in (vpc-...), or name it by its stack's exports with vpc.exportPrefix")
+	case v.ID != PlaceholderSubnetID && !vpcIDPattern.MatchString(v.ID):
 		p.add("vpc.id", "%q is not a VPC id; use the form vpc-0123456789abcdef0, or %q while unknown", v.ID, PlaceholderSubnetID)
+	}
+	if v.ExportPrefix == "" && v.RouteTableExport != "" {
+		p.add("vpc.routeTableExport", "only applies with vpc.exportPrefix; set the prefix or remove the field")
 	}
 	if len(v.AvailabilityZones) == 0 {
 		p.add("vpc.availabilityZones", "missing; list the zones of the private subnets, for example [\"%sc\"]", e.Region)
@@ -112,23 +128,38 @@ func (e Environment) validateVpc(p *problems) {
 		}
 	}
 	if len(v.PrivateSubnets) == 0 {
-		p.add("vpc.privateSubnets", "missing; list at least one private subnet (id and availabilityZone), or \"TODO\" ids until they are known")
+		p.add("vpc.privateSubnets", "missing; list at least one private subnet (id or export, and availabilityZone), or \"TODO\" ids until they are known")
 	}
 	seen := map[string]bool{}
 	for i, s := range v.PrivateSubnets {
 		field := fmt.Sprintf("vpc.privateSubnets[%d]", i)
-		if s.ID != PlaceholderSubnetID && !subnetIDPattern.MatchString(s.ID) {
-			p.add(field+".id", "%q is not a subnet id; use the form subnet-0123456789abcdef0, or %q while unknown", s.ID, PlaceholderSubnetID)
+		if v.UsesExports() {
+			switch {
+			case s.ID != "" || s.RouteTableID != "":
+				p.add(field+".id", "a VPC named by exports names its subnets by export; replace id and routeTableId with \"export\", for example PrivateSubnet1")
+			case !exportNamePattern.MatchString(s.Export):
+				p.add(field+".export", "%q is not an export name; use the name after vpc.exportPrefix, for example PrivateSubnet1", s.Export)
+			case seen[s.Export]:
+				p.add(field+".export", "%q is listed twice; list each subnet once", s.Export)
+			}
+			seen[s.Export] = true
+		} else {
+			if s.Export != "" {
+				p.add(field+".export", "only applies with vpc.exportPrefix; set the prefix or use the subnet id")
+			}
+			if s.ID != PlaceholderSubnetID && !subnetIDPattern.MatchString(s.ID) {
+				p.add(field+".id", "%q is not a subnet id; use the form subnet-0123456789abcdef0, or %q while unknown", s.ID, PlaceholderSubnetID)
+			}
+			if s.ID != PlaceholderSubnetID && seen[s.ID] {
+				p.add(field+".id", "%q is listed twice; list each subnet once", s.ID)
+			}
+			seen[s.ID] = true
+			if s.RouteTableID != "" && !routeTablePattern.MatchString(s.RouteTableID) {
+				p.add(field+".routeTableId", "%q is not a route table id; use the form rtb-0123456789abcdef0 or remove the field", s.RouteTableID)
+			}
 		}
-		if s.ID != PlaceholderSubnetID && seen[s.ID] {
-			p.add(field+".id", "%q is listed twice; list each subnet once", s.ID)
-		}
-		seen[s.ID] = true
 		if !slices.Contains(v.AvailabilityZones, s.AvailabilityZone) {
 			p.add(field+".availabilityZone", "%q is not in vpc.availabilityZones %v; add the zone there or fix the subnet's zone", s.AvailabilityZone, v.AvailabilityZones)
-		}
-		if s.RouteTableID != "" && !routeTablePattern.MatchString(s.RouteTableID) {
-			p.add(field+".routeTableId", "%q is not a route table id; use the form rtb-0123456789abcdef0 or remove the field", s.RouteTableID)
 		}
 	}
 }
@@ -214,11 +245,32 @@ func (e Environment) validateAccess(p *problems) {
 
 func (e Environment) validateRunner(p *problems) {
 	r := e.Runner
-	if !versionPattern.MatchString(r.Version) {
-		p.add("runner.version", "%q is not a runner release; use the actions/runner version, for example 2.326.0", r.Version)
+	floor, floorErr := semver.StrictNewVersion(r.MinimumVersion)
+	switch {
+	case r.MinimumVersion == "":
+		p.add("runner.minimumVersion", "missing; set the floor release instances use until the controller publishes one, at least %s", MinRunnerVersion)
+	case floorErr != nil:
+		p.add("runner.minimumVersion", "%q is not a runner release; use the actions/runner version without v, for example %s", r.MinimumVersion, MinRunnerVersion)
+	case floor.LessThan(semver.MustParse(MinRunnerVersion)):
+		p.add("runner.minimumVersion", "%s is older than %s, which GitHub refuses to register; raise it to a current release with its SHA-256", r.MinimumVersion, MinRunnerVersion)
 	}
-	if !sha256Pattern.MatchString(r.SHA256) {
-		p.add("runner.sha256", "%q is not a SHA-256; copy the 64 lowercase hex digits of actions-runner-linux-arm64-%s.tar.gz from the release notes", r.SHA256, r.Version)
+	if !sha256Pattern.MatchString(r.MinimumSHA256) {
+		p.add("runner.minimumSha256", "%q is not a SHA-256; copy the 64 lowercase hex digits of actions-runner-linux-arm64-%s.tar.gz from the release page", r.MinimumSHA256, r.MinimumVersion)
+	}
+	if r.AdoptAfterDays < 1 || r.AdoptAfterDays > MaxAdoptAfterDays {
+		p.add("runner.adoptAfterDays", "%d is outside 1..%d days; GitHub stops runners that lag a release by 30 days", r.AdoptAfterDays, MaxAdoptAfterDays)
+	}
+	if r.Version != "" || r.SHA256 != "" {
+		pin, err := semver.StrictNewVersion(r.Version)
+		switch {
+		case err != nil:
+			p.add("runner.version", "%q is not a runner release; use the actions/runner version without v, for example 2.335.1, or remove the pin", r.Version)
+		case floorErr == nil && pin.LessThan(floor):
+			p.add("runner.version", "pin %s is older than runner.minimumVersion %s; pin a newer release or remove the pin", r.Version, r.MinimumVersion)
+		}
+		if !sha256Pattern.MatchString(r.SHA256) {
+			p.add("runner.sha256", "%q is not a SHA-256; a pin needs the 64 lowercase hex digits of actions-runner-linux-arm64-%s.tar.gz from the release page", r.SHA256, r.Version)
+		}
 	}
 	if r.AmiID != "" && r.AmiSsmParameter != "" {
 		p.add("runner.amiId", "set together with runner.amiSsmParameter; keep only one of them")
@@ -437,5 +489,14 @@ func (e Environment) validateCdkBootstrap(p *problems) {
 		if !strings.HasPrefix(a, "arn:aws:iam::") || !strings.Contains(a, ":policy/") {
 			p.add(fmt.Sprintf("cdkBootstrap.executionPolicyArns[%d]", i), "%q is not an IAM policy ARN; use arn:aws:iam::aws:policy/<name> or arn:aws:iam::<account>:policy/<name>", a)
 		}
+	}
+}
+
+// maxMonthlyUsd bounds the budget to catch a value typed in cents.
+const maxMonthlyUsd = 100000
+
+func (e Environment) validateBudget(p *problems) {
+	if m := e.Budget.MonthlyUsd; m < 1 || m > maxMonthlyUsd {
+		p.add("budget.monthlyUsd", "%d is outside 1..%d US dollars; set the fleet's expected monthly cost with some headroom, for example 300", m, maxMonthlyUsd)
 	}
 }

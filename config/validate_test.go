@@ -47,7 +47,7 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 		{
 			name:   "GivenNoVpcID_WhenValidated_ThenVpcMissing",
 			mutate: func(e *config.Environment) { e.Vpc.ID = "" },
-			want:   `dev: vpc.id: missing; set the id of the existing VPC the runners run in (vpc-...)`,
+			want:   `dev: vpc.id: missing; set the id of the existing VPC the runners run in (vpc-...), or name it by its stack's exports with vpc.exportPrefix`,
 		},
 		{
 			name:   "GivenShortVpcID_WhenValidated_ThenVpcIDFormatRefused",
@@ -83,7 +83,7 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 		{
 			name:   "GivenNoSubnets_WhenValidated_ThenSubnetsMissing",
 			mutate: func(e *config.Environment) { e.Vpc.PrivateSubnets = nil },
-			want:   `dev: vpc.privateSubnets: missing; list at least one private subnet (id and availabilityZone), or "TODO" ids until they are known`,
+			want:   `dev: vpc.privateSubnets: missing; list at least one private subnet (id or export, and availabilityZone), or "TODO" ids until they are known`,
 		},
 		{
 			name:   "GivenMalformedSubnetID_WhenValidated_ThenSubnetIDRefused",
@@ -367,19 +367,92 @@ func TestValidate_GivenOneBadField_ThenExactMessage(t *testing.T) {
 			want:   `dev: tags.Team: "a;b" is not a valid tag value; use at most 256 letters, digits, spaces and _.:/=+-@`,
 		},
 		{
-			name:   "GivenUppercaseRunnerSHA_WhenValidated_ThenChecksumRefused",
-			mutate: func(e *config.Environment) { e.Runner.SHA256 = strings.ToUpper(runnerSHA) },
-			want:   `dev: runner.sha256: "` + strings.ToUpper(runnerSHA) + `" is not a SHA-256; copy the 64 lowercase hex digits of actions-runner-linux-arm64-2.326.0.tar.gz from the release notes`,
+			name:   "GivenUppercaseFloorSHA_WhenValidated_ThenChecksumRefused",
+			mutate: func(e *config.Environment) { e.Runner.MinimumSHA256 = strings.ToUpper(runnerSHA) },
+			want:   `dev: runner.minimumSha256: "` + strings.ToUpper(runnerSHA) + `" is not a SHA-256; copy the 64 lowercase hex digits of actions-runner-linux-arm64-2.335.1.tar.gz from the release page`,
 		},
 		{
-			name:   "GivenTruncatedRunnerSHA_WhenValidated_ThenChecksumRefused",
-			mutate: func(e *config.Environment) { e.Runner.SHA256 = runnerSHA[:63] },
-			want:   `dev: runner.sha256: "` + runnerSHA[:63] + `" is not a SHA-256; copy the 64 lowercase hex digits of actions-runner-linux-arm64-2.326.0.tar.gz from the release notes`,
+			name:   "GivenTruncatedFloorSHA_WhenValidated_ThenChecksumRefused",
+			mutate: func(e *config.Environment) { e.Runner.MinimumSHA256 = runnerSHA[:63] },
+			want:   `dev: runner.minimumSha256: "` + runnerSHA[:63] + `" is not a SHA-256; copy the 64 lowercase hex digits of actions-runner-linux-arm64-2.335.1.tar.gz from the release page`,
 		},
 		{
-			name:   "GivenRunnerVersionWithV_WhenValidated_ThenVersionRefused",
-			mutate: func(e *config.Environment) { e.Runner.Version = "v2.326.0" },
-			want:   `dev: runner.version: "v2.326.0" is not a runner release; use the actions/runner version, for example 2.326.0`,
+			name:   "GivenFloorWithV_WhenValidated_ThenFloorRefused",
+			mutate: func(e *config.Environment) { e.Runner.MinimumVersion = "v2.335.1" },
+			want:   `dev: runner.minimumVersion: "v2.335.1" is not a runner release; use the actions/runner version without v, for example 2.329.0`,
+		},
+		{
+			name:   "GivenFloorBelowGitHubsMinimum_WhenValidated_ThenFloorRefused",
+			mutate: func(e *config.Environment) { e.Runner.MinimumVersion = "2.328.9" },
+			want:   `dev: runner.minimumVersion: 2.328.9 is older than 2.329.0, which GitHub refuses to register; raise it to a current release with its SHA-256`,
+		},
+		{
+			name:   "GivenNoFloor_WhenValidated_ThenFloorMissing",
+			mutate: func(e *config.Environment) { e.Runner.MinimumVersion = ""; e.Runner.MinimumSHA256 = runnerSHA },
+			want:   `dev: runner.minimumVersion: missing; set the floor release instances use until the controller publishes one, at least 2.329.0`,
+		},
+		{
+			name:   "GivenAdoptAfter21Days_WhenValidated_ThenTooLateForGitHub",
+			mutate: func(e *config.Environment) { e.Runner.AdoptAfterDays = 21 },
+			want:   `dev: runner.adoptAfterDays: 21 is outside 1..20 days; GitHub stops runners that lag a release by 30 days`,
+		},
+		{
+			name:   "GivenPinWithoutSHA_WhenValidated_ThenPinChecksumMissing",
+			mutate: func(e *config.Environment) { e.Runner.Version = "2.336.0" },
+			want:   `dev: runner.sha256: "" is not a SHA-256; a pin needs the 64 lowercase hex digits of actions-runner-linux-arm64-2.336.0.tar.gz from the release page`,
+		},
+		{
+			name:   "GivenShaWithoutPin_WhenValidated_ThenPinVersionMissing",
+			mutate: func(e *config.Environment) { e.Runner.SHA256 = runnerSHA },
+			want:   `dev: runner.version: "" is not a runner release; use the actions/runner version without v, for example 2.335.1, or remove the pin`,
+		},
+		{
+			name:   "GivenPinBelowFloor_WhenValidated_ThenPinRefused",
+			mutate: func(e *config.Environment) { e.Runner.Version = "2.334.0"; e.Runner.SHA256 = runnerSHA },
+			want:   `dev: runner.version: pin 2.334.0 is older than runner.minimumVersion 2.335.1; pin a newer release or remove the pin`,
+		},
+		{
+			name:   "GivenNoBudget_WhenValidated_ThenBudgetMissing",
+			mutate: func(e *config.Environment) { e.Budget.MonthlyUsd = 0 },
+			want:   `dev: budget.monthlyUsd: 0 is outside 1..100000 US dollars; set the fleet's expected monthly cost with some headroom, for example 300`,
+		},
+		{
+			name: "GivenIDAndExportPrefix_WhenValidated_ThenOnlyOneAllowed",
+			mutate: func(e *config.Environment) {
+				e.Vpc.ExportPrefix = "us-east-1-synapse-ops-vpc-v2"
+				e.Vpc.PrivateSubnets = []config.Subnet{{Export: "PrivateSubnet1", AvailabilityZone: "us-east-1c"}}
+			},
+			want: `dev: vpc.id: set together with vpc.exportPrefix; name the VPC by id or by its exports, not both`,
+		},
+		{
+			name: "GivenExportsWithSubnetID_WhenValidated_ThenExportRequired",
+			mutate: func(e *config.Environment) {
+				e.Vpc.ID = ""
+				e.Vpc.ExportPrefix = "us-east-1-synapse-ops-vpc-v2"
+				e.Vpc.PrivateSubnets = []config.Subnet{{ID: subnetC, AvailabilityZone: "us-east-1c"}, {Export: "PrivateSubnet1", AvailabilityZone: "us-east-1d"}}
+			},
+			want: `dev: vpc.privateSubnets[0].id: a VPC named by exports names its subnets by export; replace id and routeTableId with "export", for example PrivateSubnet1`,
+		},
+		{
+			name: "GivenSubnetExportWithoutPrefix_WhenValidated_ThenPrefixRequired",
+			mutate: func(e *config.Environment) {
+				e.Vpc.PrivateSubnets[1].Export = "PrivateSubnet1"
+			},
+			want: `dev: vpc.privateSubnets[1].export: only applies with vpc.exportPrefix; set the prefix or use the subnet id`,
+		},
+		{
+			name: "GivenSameExportTwice_WhenValidated_ThenDuplicateRefused",
+			mutate: func(e *config.Environment) {
+				e.Vpc.ID = ""
+				e.Vpc.ExportPrefix = "us-east-1-synapse-ops-vpc-v2"
+				e.Vpc.PrivateSubnets = []config.Subnet{{Export: "PrivateSubnet1", AvailabilityZone: "us-east-1c"}, {Export: "PrivateSubnet1", AvailabilityZone: "us-east-1d"}}
+			},
+			want: `dev: vpc.privateSubnets[1].export: "PrivateSubnet1" is listed twice; list each subnet once`,
+		},
+		{
+			name:   "GivenRouteTableExportWithoutPrefix_WhenValidated_ThenPrefixRequired",
+			mutate: func(e *config.Environment) { e.Vpc.RouteTableExport = "PrivateRouteTable" },
+			want:   `dev: vpc.routeTableExport: only applies with vpc.exportPrefix; set the prefix or remove the field`,
 		},
 		{
 			name: "GivenAmiIDAndAmiParameter_WhenValidated_ThenOnlyOneAllowed",
@@ -514,7 +587,7 @@ func TestValidate_GivenSeveralProblems_ThenAllJoinedOneLineEach(t *testing.T) {
 
 	err := e.WithDefaults().Validate()
 	want := []string{
-		`dev: vpc.id: missing; set the id of the existing VPC the runners run in (vpc-...)`,
+		`dev: vpc.id: missing; set the id of the existing VPC the runners run in (vpc-...), or name it by its stack's exports with vpc.exportPrefix`,
 		`dev: synapseHost: "http://repo-dev.dev.sagebase.org" is not an https origin; use the form https://repo-dev.dev.sagebase.org`,
 		`dev: pools[0].instanceTypes[0]: "m5.large" is not an arm64 (Graviton) instance type; runners use arm64 images, so pick one such as m7g.large`,
 		`dev: pools[1].spot: a long pool cannot use spot: an interruption would kill a 30-hour task; set spot to false`,

@@ -57,6 +57,13 @@ var (
 	instanceMarkers = finding{"AwsSolutions-IAM5",
 		"Marker tags (job started, job completed, max runtime warned) may only be set, key by key, on instances carrying this environment's tag; instance ids are not known in advance.",
 		[]string{`/^Resource::arn:<AWS::Partition>:ec2:[a-z0-9-]+:[0-9]{12}:instance\/\*$/`}}
+	// The NIST 800-53 Rev 5 pack has the same two blind spots as HIPAA: it
+	// counts every generated role policy as inline, and reads IMDS settings
+	// from launch configurations only.
+	nistInlinePolicy = finding{"NIST.800.53.R5-IAMNoInlinePolicy", inlinePolicy.reason, nil}
+	nistImdsOnGroup  = finding{"NIST.800.53.R5-EC2IMDSv2Enabled",
+		"The rule reads launch configurations; this group launches from a launch template (directly or through its mixed instances policy) that requires IMDSv2 with hop limit 1 (asserted by the template tests).",
+		nil}
 	asgNotifications = finding{"AwsSolutions-AS3",
 		"Launch and termination events go to EventBridge and the fleet controller's queue; failures raise CloudWatch alarms. Per-instance emails for an ephemeral fleet would be noise.",
 		nil}
@@ -66,23 +73,22 @@ var (
 )
 
 func (s *RunnerStack) suppressReviewedFindings() {
-	suppress(s.RunnerRole, inlinePolicy, logStreams, jitParameters, admissionVerdicts, sessionManager, groupArns, instanceMarkers)
+	suppress(s.RunnerRole, inlinePolicy, nistInlinePolicy, logStreams, jitParameters, admissionVerdicts, sessionManager, groupArns, instanceMarkers)
 
 	for _, p := range s.Pools {
-		suppress(p.AutoScalingGroup, asgNotifications, imdsOnGroup)
-		suppress(p.Node().FindChild(jsii.String("SuspendAZRebalance")), inlinePolicy, groupArns)
+		suppress(p.AutoScalingGroup, asgNotifications, imdsOnGroup, nistImdsOnGroup)
 	}
 
-	suppress(s.Oidc.DeployRole, inlinePolicy, finding{"AwsSolutions-IAM5",
+	suppress(s.Oidc.DeployRole, inlinePolicy, nistInlinePolicy, finding{"AwsSolutions-IAM5",
 		"cdk deploy assumes the CDK bootstrap roles of this account and region (deploy, file-publishing, lookup); the wildcard spans only their kind.",
 		[]string{`/^Resource::arn:<AWS::Partition>:iam::[0-9]{12}:role\/cdk-[a-z0-9]+-\*-role-[0-9]{12}-[a-z0-9-]+$/`}})
 	if s.Oidc.DiffRole != nil {
-		suppress(s.Oidc.DiffRole, inlinePolicy, finding{"AwsSolutions-IAM5",
+		suppress(s.Oidc.DiffRole, inlinePolicy, nistInlinePolicy, finding{"AwsSolutions-IAM5",
 			"The diff role reads this stack's template and description; the wildcard is the stack id CloudFormation generates after the fixed stack name.",
 			[]string{`/^Resource::arn:<AWS::Partition>:cloudformation:[a-z0-9-]+:[0-9]{12}:stack\/synapse-ops-runners-[a-z0-9-]+\/\*$/`}})
 	}
 
-	suppress(s.Controller.Role, ssmCore, inlinePolicy, logStreams, jitParameters, groupArns, instanceMarkers,
+	suppress(s.Controller.Role, ssmCore, inlinePolicy, nistInlinePolicy, logStreams, jitParameters, groupArns, instanceMarkers,
 		finding{"AwsSolutions-IAM5",
 			"Describe calls of Auto Scaling and EC2 do not support resource-level permissions.",
 			[]string{`/^Resource::\*$/`}},
@@ -90,20 +96,4 @@ func (s *RunnerStack) suppressReviewedFindings() {
 			"Read access to the controller binary asset, granted by CDK on the bootstrap assets bucket.",
 			[]string{`/^Action::s3:(GetObject|GetBucket|List)\*$/`, `/^Resource::arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-[0-9]{12}-[a-z0-9-]+\/\*$/`}})
 	suppress(s.Controller.AutoScalingGroup, asgNotifications, imdsOnGroup)
-
-	// The AwsCustomResource provider is a singleton at the stack's root.
-	if provider := s.Node().TryFindChild(jsii.String(awsCustomResourceProviderID)); provider != nil {
-		suppress(provider,
-			finding{"AwsSolutions-IAM4", "AWSLambdaBasicExecutionRole only lets the one-shot custom resource function write its own logs.",
-				[]string{`/AWSLambdaBasicExecutionRole$/`}},
-			finding{"HIPAA.Security-LambdaConcurrency", "The function runs only during deployments (suspending AZRebalance); it handles no data.", nil},
-			finding{"HIPAA.Security-LambdaDLQ", "CloudFormation invokes the function synchronously and reports its failures as a failed deployment.", nil},
-			finding{"HIPAA.Security-LambdaInsideVPC", "The function only calls the Auto Scaling API during deployments and touches no data in the VPC.", nil},
-			finding{"AwsSolutions-L1", "The runtime is chosen by aws-cdk-lib's AwsCustomResource and moves with CDK upgrades.", nil},
-		)
-	}
 }
-
-// awsCustomResourceProviderID is the construct id aws-cdk-lib gives the
-// singleton function behind AwsCustomResource.
-const awsCustomResourceProviderID = "AWS679f53fac002430cb0da5b7982bd2287"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/Sage-Bionetworks/synapse-ops-runners/config"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/admintoken"
+	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/budget"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/fleetcontroller"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/githuboidc"
 	"github.com/Sage-Bionetworks/synapse-ops-runners/constructs/monitoring"
@@ -58,6 +59,8 @@ type RunnerStack struct {
 	AlarmTopic awssns.Topic
 	// Monitoring holds the alarms and the dashboard.
 	Monitoring *monitoring.Monitoring
+	// Budget is the monthly cost budget over the fleet's environment tag.
+	Budget *budget.Budget
 }
 
 // NewRunnerStack builds the stack of one environment, pinned to its account and region.
@@ -90,7 +93,12 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 			jsii.String(fmt.Sprintf("environments/%s.json %s is a placeholder (%q): deploys will fail until it holds the real value; `go run ./bootstrap plan --env %s` lists the account's private subnets", env.Name, path, config.PlaceholderSubnetID, env.Name)))
 	}
 
-	s.Network = network.New(stack, "Network", network.Props{Vpc: env.Vpc})
+	if env.Runner.Pinned() {
+		awscdk.Annotations_Of(stack).AddWarningV2(jsii.String("synapse:runner-pin"),
+			jsii.String(fmt.Sprintf("environments/%s.json pins the runner to %s: instances ignore the controller's daily publication. GitHub stops a runner 30 days after the next release, and synth cannot know release dates offline: the controller alarms at %d days behind and `bootstrap plan` shows the days behind; remove runner.version and runner.sha256 once the emergency is over", env.Name, env.Runner.Version, settings.RunnerDaysBehindAlarm)))
+	}
+
+	s.Network = network.New(stack, "Network", network.Props{Vpc: env.Vpc, Placeholders: env.HasPlaceholders()})
 
 	s.LogKey = awskms.NewKey(stack, jsii.String("LogKey"), &awskms.KeyProps{
 		Description:       jsii.String("Encrypts the logs of synapse-ops-runners " + env.Name),
@@ -111,12 +119,13 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 		groupNames = append(groupNames, env.AutoScalingGroupName(p))
 	}
 	runner := runnerrole.New(stack, "RunnerRole", runnerrole.Props{
-		EnvironmentName:       env.Name,
-		RoleName:              env.ResourcePrefix() + "-runner",
-		LogGroupArn:           s.RunnerLogGroup.LogGroupArn(),
-		DeploymentRoleArn:     env.DeploymentRoleArn,
-		JitParameterPrefix:    env.JitParameterPrefix(),
-		AutoScalingGroupNames: groupNames,
+		EnvironmentName:        env.Name,
+		RoleName:               env.ResourcePrefix() + "-runner",
+		LogGroupArn:            s.RunnerLogGroup.LogGroupArn(),
+		DeploymentRoleArn:      env.DeploymentRoleArn,
+		JitParameterPrefix:     env.JitParameterPrefix(),
+		AutoScalingGroupNames:  groupNames,
+		RunnerReleaseParameter: env.RunnerReleaseParameter(),
 
 		AdmissionParameterPrefix: env.AdmissionParameterPrefix(),
 	})
@@ -131,18 +140,19 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 
 	for _, p := range env.Pools {
 		pool := runnerpool.New(stack, "Pool-"+p.Name, runnerpool.Props{
-			EnvironmentName:      env.Name,
-			Region:               env.Region,
-			Pool:                 p,
-			Runner:               env.Runner,
-			AutoScalingGroupName: env.AutoScalingGroupName(p),
-			Vpc:                  s.Network.Vpc,
-			Subnets:              s.Network.PrivateSubnets,
-			SecurityGroup:        s.Network.SecurityGroup,
-			Role:                 s.RunnerRole,
-			LogGroupName:         *s.RunnerLogGroup.LogGroupName(),
-			JitParameterPrefix:   env.JitParameterPrefix(),
-			DeploymentRoleArn:    env.DeploymentRoleArn,
+			EnvironmentName:        env.Name,
+			Region:                 env.Region,
+			Pool:                   p,
+			Runner:                 env.Runner,
+			RunnerReleaseParameter: env.RunnerReleaseParameter(),
+			AutoScalingGroupName:   env.AutoScalingGroupName(p),
+			Vpc:                    s.Network.Vpc,
+			Subnets:                s.Network.PrivateSubnets,
+			SecurityGroup:          s.Network.SecurityGroup,
+			Role:                   s.RunnerRole,
+			LogGroupName:           *s.RunnerLogGroup.LogGroupName(),
+			JitParameterPrefix:     env.JitParameterPrefix(),
+			DeploymentRoleArn:      env.DeploymentRoleArn,
 		})
 		s.Pools = append(s.Pools, pool)
 	}
@@ -180,6 +190,17 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 		ControllerGroupName: env.ResourcePrefix() + "-controller",
 		PoolGroupNames:      groupNames,
 		DeadLetterQueue:     s.Controller.DeadLetterQueue,
+		RunnerLogGroup:      s.RunnerLogGroup,
+	})
+
+	s.Budget = budget.New(stack, "Budget", budget.Props{
+		BudgetName: env.ResourcePrefix(),
+		MonthlyUsd: env.Budget.MonthlyUsd,
+		TagKey:     settings.TagEnvironment,
+		TagValue:   env.Name,
+		Topic:      s.AlarmTopic,
+		TopicKey:   s.LogKey,
+		Email:      env.AlarmEmail,
 	})
 
 	s.addOutputs(env)

@@ -48,14 +48,9 @@ var documentedActions = map[string][]string{
 		"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage",
 		"ssm:AddTagsToResource", "ssm:DeleteParameter", "ssm:DescribeParameters", "ssm:GetParameter", "ssm:PutParameter",
 	},
-	"deploy":                   {"sts:AssumeRole", "sts:TagSession"},
-	"diff":                     {"cloudformation:DescribeStacks", "cloudformation:GetTemplate", "cloudformation:GetTemplateSummary", "cloudformation:ListStackResources"},
-	"custom-resource-provider": {"autoscaling:SuspendProcesses", "managed:AWSLambdaBasicExecutionRole"},
+	"deploy": {"sts:AssumeRole", "sts:TagSession"},
+	"diff":   {"cloudformation:DescribeStacks", "cloudformation:GetTemplate", "cloudformation:GetTemplateSummary", "cloudformation:ListStackResources"},
 }
-
-// awsCustomResourceRole is the logical id prefix of the role aws-cdk-lib
-// creates for its AwsCustomResource singleton function.
-const awsCustomResourceRole = "AWS679f53fac002430cb0da5b7982bd2287ServiceRole"
 
 // roleKind names what a role is for; "" for a role nobody has classified.
 func roleKind(e config.Environment, r *role) string {
@@ -68,8 +63,6 @@ func roleKind(e config.Environment, r *role) string {
 		return "deploy"
 	case r.Name == e.ResourcePrefix()+"-diff":
 		return "diff"
-	case strings.HasPrefix(r.ID, awsCustomResourceRole):
-		return "custom-resource-provider"
 	}
 	return ""
 }
@@ -143,6 +136,9 @@ func (f fleetARNs) regional(service, resource string) string {
 func (f fleetARNs) jitParameters() string {
 	return f.regional("ssm", "parameter"+f.e.JitParameterPrefix()+"*")
 }
+func (f fleetARNs) releaseParameter() string {
+	return f.regional("ssm", "parameter"+f.e.RunnerReleaseParameter())
+}
 func (f fleetARNs) jitPath() string {
 	return f.regional("ssm", "parameter"+strings.TrimSuffix(f.e.JitParameterPrefix(), "/"))
 }
@@ -207,6 +203,8 @@ func TestGivenTheRunnerRole_ThenEachStatementIsExactlyAsDesigned(t *testing.T) {
 				Conditions: map[string]map[string][]string{"StringNotEquals": ownJit}},
 			{Sid: "NeverListJitConfigs", Effect: "Deny",
 				Actions: []string{"ssm:GetParametersByPath"}, Resources: []string{arn.jitPath(), arn.jitParameters()}},
+			{Sid: "ReadRunnerRelease", Effect: "Allow",
+				Actions: []string{"ssm:GetParameter"}, Resources: []string{arn.releaseParameter()}},
 			{Sid: "LeaveOwnGroupWhenDone", Effect: "Allow",
 				Actions: []string{"autoscaling:TerminateInstanceInAutoScalingGroup"}, Resources: arn.groups(),
 				Conditions: map[string]map[string][]string{"StringEquals": envTag("autoscaling:", env)}},
@@ -266,6 +264,8 @@ func TestGivenTheControllerRole_ThenEachStatementIsExactlyAsDesigned(t *testing.
 			{Sid: "WriteJitConfigs", Effect: "Allow",
 				Actions:   []string{"ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:AddTagsToResource"},
 				Resources: []string{arn.jitParameters()}},
+			{Sid: "PublishRunnerRelease", Effect: "Allow",
+				Actions: []string{"ssm:PutParameter", "ssm:GetParameter"}, Resources: []string{arn.releaseParameter()}},
 			{Sid: "ReadFleetEvents", Effect: "Allow",
 				Actions:   []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
 				Resources: []string{queue}},

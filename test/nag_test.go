@@ -13,7 +13,7 @@ func TestGivenCdkNagPacks_WhenEachStackIsChecked_ThenNoUnsuppressedErrorRemains(
 	for _, env := range envNames {
 		annotations := assertions.Annotations_FromStack(s.stacks[env].Stack)
 		checked := 0
-		for _, pack := range []string{"AwsSolutions-.*", "HIPAA.Security-.*"} {
+		for _, pack := range []string{"AwsSolutions-.*", "HIPAA.Security-.*", "NIST.800.53.R5-.*"} {
 			errs := annotations.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String(pack)))
 			for _, e := range *errs {
 				t.Errorf("%s: %v: %v", env, *e.Id, e.Entry.Data)
@@ -45,7 +45,7 @@ func TestGivenNagSuppressions_ThenEachIsPerResourceAndNamesRuleAndReason(t *test
 				rm := rule.(map[string]any)
 				ruleID, _ := rm["id"].(string)
 				reason, _ := rm["reason"].(string)
-				if !strings.HasPrefix(ruleID, "AwsSolutions-") && !strings.HasPrefix(ruleID, "HIPAA.Security-") {
+				if !strings.HasPrefix(ruleID, "AwsSolutions-") && !strings.HasPrefix(ruleID, "HIPAA.Security-") && !strings.HasPrefix(ruleID, "NIST.800.53.R5-") {
 					t.Errorf("%s %s: suppression %v does not name a rule", env, id, rm)
 				}
 				if len(reason) < 20 {

@@ -169,6 +169,12 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 		AlarmTopicArn:       *props.AlarmTopic.TopicArn(),
 		Account:             env.Account,
 		MetricsNamespace:    MetricsNamespace,
+		RunnerRelease: settings.RunnerRelease{
+			Parameter:      env.RunnerReleaseParameter(),
+			AdoptAfterDays: env.Runner.AdoptAfterDays,
+			FloorVersion:   env.Runner.MinimumVersion,
+			PinnedVersion:  env.Runner.Version,
+		},
 	}
 	for i, p := range props.Pools {
 		pc := env.Pools[i]
@@ -185,6 +191,7 @@ func New(scope constructs.Construct, id string, props Props) *FleetController {
 			Max:                    pc.Max,
 			MinIdle:                pc.MinIdle,
 			Spot:                   pc.Spot,
+			Kind:                   pc.Kind,
 			SpotFallbackToOnDemand: pc.Spot,
 			BootGraceMinutes:       pc.BootGraceMinutes,
 			NoJobTimeoutMinutes:    pc.NoJobTimeoutMinutes,
@@ -270,6 +277,10 @@ func (c *FleetController) grantControllerPermissions(env config.Environment, pro
 	add("WriteJitConfigs", []string{
 		"ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParameter", "ssm:AddTagsToResource",
 	}, []*string{jitArn}, nil)
+	// The one parameter instances read the runner release from; runners can
+	// read it but only the controller writes it.
+	add("PublishRunnerRelease", []string{"ssm:PutParameter", "ssm:GetParameter"},
+		[]*string{fleetiam.Parameter(c.Construct, env.RunnerReleaseParameter())}, nil)
 	add("ReadFleetEvents", []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
 		[]*string{c.Queue.QueueArn()}, nil)
 	// Decrypt reads the event queue; GenerateDataKey publishes to the encrypted alarm topic.

@@ -40,6 +40,11 @@ func JitPath(scope constructs.Construct, prefix string) *string {
 	return parameter(scope, strings.TrimSuffix(strings.TrimPrefix(prefix, "/"), "/"))
 }
 
+// Parameter is the ARN of one SSM parameter, named by its path.
+func Parameter(scope constructs.Construct, name string) *string {
+	return parameter(scope, strings.TrimPrefix(name, "/"))
+}
+
 // Instances is the ARN of every instance in the stack's account and region;
 // policies narrow it with the fleet's environment tag.
 func Instances(scope constructs.Construct) *string {

@@ -4,15 +4,20 @@
 package monitoring
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
 
 // MetricNamespace is where the controller publishes its embedded metrics.
@@ -68,6 +73,9 @@ type Props struct {
 	PoolGroupNames []string
 	// DeadLetterQueue holds fleet events the controller could not process.
 	DeadLetterQueue awssqs.IQueue
+	// RunnerLogGroup receives the instances' boot logs, where a refused runner
+	// download is logged.
+	RunnerLogGroup awslogs.ILogGroup
 }
 
 // Monitoring holds the alarms and the dashboard.
@@ -126,6 +134,35 @@ func New(scope constructs.Construct, id string, props Props) *Monitoring {
 	alarm("AdmissionDenied", "A job was refused by admission and its runner removed; see the controller log for the run URL, workflow ref, event, branch and rule.",
 		envMetric(MetricAdmissionDenied, "Sum"), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING)
 
+	// fetch-runner.sh logs one of these words when it refuses a runner.
+	rejected := awslogs.NewMetricFilter(this, jsii.String("RunnerDownloadRejectedFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        props.RunnerLogGroup,
+		FilterPattern:   awslogs.FilterPattern_AnyTerm(jsii.String("runner-checksum-mismatch"), jsii.String("runner-download-failed")),
+		MetricNamespace: jsii.String(MetricNamespace),
+		MetricName:      jsii.String(settings.MetricRunnerDownloadRejected),
+		MetricValue:     jsii.String("1"),
+		Dimensions:      &map[string]*string{},
+	})
+	alarm("RunnerDownloadRejected", "An instance refused its runner download (SHA-256 mismatch) or could not download it; see the runner log group's */boot streams.",
+		rejected.Metric(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: five}),
+		1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, awscloudwatch.TreatMissingData_NOT_BREACHING)
+	daysBehind := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(MetricNamespace), MetricName: jsii.String(settings.MetricRunnerDaysBehind),
+		DimensionsMap: &map[string]*string{"Environment": jsii.String(props.EnvironmentName)},
+		// The controller measures once a day.
+		Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Days(jsii.Number(1)),
+	})
+	behind := awscloudwatch.NewAlarm(this, jsii.String("RunnerVersionBehind"), &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String(fmt.Sprintf("The runner version in use is more than %d days behind a newer release: GitHub stops giving jobs to it at 30. Check the controller's runner-release log lines, or remove runner.version (a pin).", settings.RunnerDaysBehindAlarm)),
+		Metric:             daysBehind,
+		Threshold:          jsii.Number(settings.RunnerDaysBehindAlarm),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	behind.AddAlarmAction(action)
+	m.Alarms = append(m.Alarms, behind)
+
 	m.Dashboard = awscloudwatch.NewDashboard(this, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: jsii.String("synapse-ops-runners-" + props.EnvironmentName),
 	})
@@ -148,6 +185,10 @@ func New(scope constructs.Construct, id string, props Props) *Monitoring {
 	m.Dashboard.AddWidgets(
 		graph("Queue to start (seconds, p99)", envMetric(MetricQueueToStart, "p99")),
 		graph("Controller errors and GitHub rate limit", envMetric(MetricErrors, "Sum"), envMetric(MetricRateLimit, "Minimum")),
+	)
+	m.Dashboard.AddWidgets(
+		graph("Runner days behind the latest release", daysBehind),
+		graph("Suspended-process drift repaired", envMetric(settings.MetricSuspendedProcessDrift, "Sum")),
 	)
 	var alarms []awscloudwatch.IAlarm
 	for _, a := range m.Alarms {

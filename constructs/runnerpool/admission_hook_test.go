@@ -72,7 +72,7 @@ func runHook(t *testing.T, ssm *fakeSSM, waitSeconds int) hookRun {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	hook := filepath.Join(dir, "admission-hook.sh")
-	if err := os.WriteFile(hook, []byte(admissionHook), 0o755); err != nil {
+	if err := os.WriteFile(hook, []byte(shipped(admissionHook)), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// The stub: record argv and environment, then ask the loopback SSM.
@@ -199,7 +199,7 @@ func TestAdmissionHook_GivenTimeout_ThenBoundedWait(t *testing.T) {
 func TestAdmissionHook_GivenMissingOrBadSettings_ThenRefused(t *testing.T) {
 	dir := t.TempDir()
 	hook := filepath.Join(dir, "admission-hook.sh")
-	if err := os.WriteFile(hook, []byte(admissionHook), 0o755); err != nil {
+	if err := os.WriteFile(hook, []byte(shipped(admissionHook)), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("bash", "-e", hook).CombinedOutput()
@@ -223,7 +223,7 @@ func TestAdmissionHook_GivenMissingOrBadSettings_ThenRefused(t *testing.T) {
 
 func TestAdmissionHook_Shellcheck(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "admission-hook.sh")
-	if err := os.WriteFile(path, []byte(admissionHook), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(shipped(admissionHook)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	shellcheck(t, path)

@@ -2,14 +2,15 @@
 # Boot script of an ephemeral GitHub Actions runner instance.
 #
 # systemd runs it at every boot with the pool's settings from an environment file
-# that the user data writes (no secret among them). It installs the pinned runner
-# once, waits for the single-use JIT config the fleet controller writes to SSM for
+# that the user data writes (no secret among them). It installs the runner
+# release the fleet controller published once (fetch-runner.sh verifies it),
+# waits for the single-use JIT config the fleet controller writes to SSM for
 # this instance, deletes it, runs exactly one job, then removes the instance from
 # its Auto Scaling group. In a warm pool it only prepares the instance.
 set -euo pipefail
 
 : "${AWS_REGION:?}" "${FLEET_ENV:?}" "${POOL_NAME:?}" "${ASG_NAME:?}" "${JIT_PARAMETER_PREFIX:?}"
-: "${LOG_GROUP:?}" "${RUNNER_VERSION:?}" "${RUNNER_SHA256:?}" "${PACKAGES:?}" "${JIT_WAIT_SECONDS:?}"
+: "${LOG_GROUP:?}" "${PACKAGES:?}" "${JIT_WAIT_SECONDS:?}"
 : "${DEPLOYMENT_ROLE_ARN:?}" "${JOB_STARTED_TAG:?}" "${WARM_READY_TAG:?}"
 
 RUNNER_USER=runner
@@ -103,17 +104,12 @@ JSON
 }
 
 install_runner() {
-  local archive="actions-runner-linux-arm64-${RUNNER_VERSION}.tar.gz"
   id "${RUNNER_USER}" >/dev/null 2>&1 || useradd --create-home "${RUNNER_USER}"
   if [[ " ${PACKAGES} " == *" docker "* ]]; then
     usermod -aG docker "${RUNNER_USER}"
   fi
-  mkdir -p "${RUNNER_DIR}"
-  curl -fsSL --retry 5 -o "/tmp/${archive}" \
-    "https://github.com/actions/runner/releases/download/v${RUNNER_VERSION}/${archive}"
-  echo "${RUNNER_SHA256}  /tmp/${archive}" | sha256sum --check --strict
-  tar -xzf "/tmp/${archive}" -C "${RUNNER_DIR}"
-  rm -f "/tmp/${archive}"
+  # Chooses the release, checks its SHA-256, refuses to unpack on a mismatch.
+  "${STATE_DIR}/fetch-runner.sh" "${RUNNER_DIR}"
   chown -R "${RUNNER_USER}:${RUNNER_USER}" "${RUNNER_HOME}"
 }
 
@@ -181,6 +177,8 @@ install_once() {
     return 0
   fi
   install_packages
+  # Logs ship before the download, so a refused runner reaches the alarm.
+  ship_logs
   install_runner
   write_aws_profile
   write_job_started_hook

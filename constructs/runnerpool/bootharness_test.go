@@ -49,7 +49,7 @@ type bootScenario struct {
 	JitNotFoundFirst int
 	// WaitSeconds overrides JIT_WAIT_SECONDS (default 10).
 	WaitSeconds int
-	// WrongChecksum makes RUNNER_SHA256 differ from the downloaded archive's.
+	// WrongChecksum makes RUNNER_FLOOR_SHA256 differ from the downloaded archive's.
 	WrongChecksum bool
 	// RunnerExit is run.sh's exit status.
 	RunnerExit int
@@ -113,9 +113,10 @@ func runBoot(t *testing.T, sc bootScenario) *bootRun {
 	r.env = userDataEnv(t, UserData(bootProps()))
 	archive := runnerArchive(t, realTools["sha256sum"])
 	sum := sha256.Sum256(archive)
-	r.env["RUNNER_SHA256"] = hex.EncodeToString(sum[:])
+	// No release is published in this world, so fetch-runner.sh uses the floor.
+	r.env["RUNNER_FLOOR_SHA256"] = hex.EncodeToString(sum[:])
 	if sc.WrongChecksum {
-		r.env["RUNNER_SHA256"] = strings.Repeat("0", 64)
+		r.env["RUNNER_FLOOR_SHA256"] = strings.Repeat("0", 64)
 	}
 	r.env["JIT_WAIT_SECONDS"] = "10"
 	if sc.WaitSeconds > 0 {
@@ -154,8 +155,9 @@ func runBoot(t *testing.T, sc bootScenario) *bootRun {
 		write(filepath.Join(bin, name), body, 0o755)
 	}
 
+	write(filepath.Join(r.root, "opt/synapse-ops-runners/fetch-runner.sh"), shipped(fetchRunnerScript), 0o755)
 	script := filepath.Join(base, "boot.sh")
-	write(script, rootedPaths(bootScript, r.root), 0o755)
+	write(script, rootedPaths(shipped(bootScript), r.root), 0o755)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsautoscaling"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
-	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -30,6 +29,9 @@ var bootScript string
 //go:embed admission-hook.sh
 var admissionHook string
 
+//go:embed fetch-runner.sh
+var fetchRunnerScript string
+
 // Props configures RunnerPool.
 type Props struct {
 	// EnvironmentName is the environment (dev, prod).
@@ -38,8 +40,11 @@ type Props struct {
 	Region string
 	// Pool is the pool's configuration, with defaults applied.
 	Pool config.Pool
-	// Runner pins the runner release and the machine image.
+	// Runner is the runner floor, an optional pin, and the machine image.
 	Runner config.Runner
+	// RunnerReleaseParameter is the SSM parameter the controller publishes the
+	// runner release to; instances read it at boot.
+	RunnerReleaseParameter string
 	// AutoScalingGroupName is the group's fixed name.
 	AutoScalingGroupName string
 	// Vpc, Subnets and SecurityGroup place the instances.
@@ -195,7 +200,10 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 			PoolState: awsautoscaling.PoolState_STOPPED,
 		})
 	}
-	suspendAZRebalance(this, asg, props.AutoScalingGroupName)
+	// AZRebalance (which terminates instances to even out zones, busy or not)
+	// is suspended by the fleet controller at start and on every reconcile:
+	// CloudFormation has no property for it, and a custom resource would add a
+	// Lambda function to the stack.
 
 	return &RunnerPool{
 		Construct:         this,
@@ -204,33 +212,6 @@ func New(scope constructs.Construct, id string, props Props) *RunnerPool {
 		LaunchHookName:    launchHook,
 		TerminateHookName: terminateHook,
 	}
-}
-
-// suspendAZRebalance keeps the group from terminating instances to even out
-// zones. CloudFormation has no property for suspended processes, so a custom
-// resource calls the API on create and update.
-func suspendAZRebalance(scope constructs.Construct, asg awsautoscaling.AutoScalingGroup, name string) {
-	call := &customresources.AwsSdkCall{
-		Service: jsii.String("AutoScaling"),
-		Action:  jsii.String("suspendProcesses"),
-		Parameters: map[string]any{
-			"AutoScalingGroupName": asg.AutoScalingGroupName(),
-			"ScalingProcesses":     []string{"AZRebalance"},
-		},
-		PhysicalResourceId: customresources.PhysicalResourceId_Of(jsii.String(name + "-AZRebalance-suspended")),
-	}
-	cr := customresources.NewAwsCustomResource(scope, jsii.String("SuspendAZRebalance"), &customresources.AwsCustomResourceProps{
-		OnCreate:            call,
-		OnUpdate:            call,
-		InstallLatestAwsSdk: jsii.Bool(false),
-		Policy: customresources.AwsCustomResourcePolicy_FromStatements(&[]awsiam.PolicyStatement{
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Actions:   jsii.Strings("autoscaling:SuspendProcesses"),
-				Resources: &[]*string{asg.AutoScalingGroupArn()},
-			}),
-		}),
-	})
-	cr.Node().AddDependency(asg)
 }
 
 // UserData renders the instance's user data: the pool's settings as an
@@ -248,8 +229,11 @@ func UserData(props Props) string {
 		{"JIT_PARAMETER_PREFIX", props.JitParameterPrefix},
 		{"JIT_WAIT_SECONDS", fmt.Sprint(props.JitWaitSeconds)},
 		{"LOG_GROUP", props.LogGroupName},
-		{"RUNNER_VERSION", props.Runner.Version},
-		{"RUNNER_SHA256", props.Runner.SHA256},
+		{"RUNNER_RELEASE_PARAMETER", props.RunnerReleaseParameter},
+		{"RUNNER_FLOOR_VERSION", props.Runner.MinimumVersion},
+		{"RUNNER_FLOOR_SHA256", props.Runner.MinimumSHA256},
+		{"RUNNER_PIN_VERSION", props.Runner.Version},
+		{"RUNNER_PIN_SHA256", props.Runner.SHA256},
 		{"PACKAGES", strings.Join(packages, " ")},
 		{"DEPLOYMENT_ROLE_ARN", props.DeploymentRoleArn},
 		{"JOB_STARTED_TAG", settings.TagJobStarted},
@@ -274,14 +258,17 @@ func UserData(props Props) string {
 	}
 	b.WriteString("ENV\n")
 	b.WriteString("cat > /opt/synapse-ops-runners/boot.sh <<'BOOT'\n")
-	b.WriteString(bootScript)
+	b.WriteString(shipped(bootScript))
 	b.WriteString("BOOT\n")
-	b.WriteString("chmod 0755 /opt/synapse-ops-runners/boot.sh\n")
+	b.WriteString("cat > /opt/synapse-ops-runners/fetch-runner.sh <<'FETCH'\n")
+	b.WriteString(shipped(fetchRunnerScript))
+	b.WriteString("FETCH\n")
+	b.WriteString("chmod 0755 /opt/synapse-ops-runners/boot.sh /opt/synapse-ops-runners/fetch-runner.sh\n")
 	if props.AdmissionParameterPrefix != "" {
 		// Written by root into a root-owned directory: the runner user (and so
 		// any job) can read and run it, never change it.
 		b.WriteString("cat > /opt/synapse-ops-runners/admission-hook.sh <<'HOOK'\n")
-		b.WriteString(admissionHook)
+		b.WriteString(shipped(admissionHook))
 		b.WriteString("HOOK\n")
 		b.WriteString("chmod 0755 /opt/synapse-ops-runners/admission-hook.sh\n")
 	}

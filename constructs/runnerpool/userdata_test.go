@@ -15,13 +15,14 @@ func exampleProps() Props {
 		EnvironmentName:      "dev",
 		Region:               "us-east-1",
 		Pool:                 config.Pool{Name: "long", Packages: []string{"jq", "git"}, BootGraceMinutes: 10},
-		Runner:               config.Runner{Version: "2.326.0", SHA256: strings.Repeat("ab", 32)},
+		Runner:               config.Runner{MinimumVersion: "2.335.1", MinimumSHA256: strings.Repeat("ab", 32)},
 		AutoScalingGroupName: "synapse-ops-runners-dev-long",
 		LogGroupName:         "/synapse-ops-runners/dev/runners",
 		JitParameterPrefix:   "/synapse-ops-runners/dev/jit/",
 		DeploymentRoleArn:    "arn:aws:iam::449435941126:role/synapse-deployment",
 		JitWaitSeconds:       600,
 
+		RunnerReleaseParameter:   "/synapse-ops-runners/dev/runner-release",
 		AdmissionParameterPrefix: "/synapse-ops-runners/dev/admission/",
 	}
 }
@@ -33,7 +34,8 @@ func TestGivenPoolProps_WhenUserDataIsRendered_ThenItWritesTheSettingsAndTheUnit
 		`ASG_NAME="synapse-ops-runners-dev-long"`,
 		`JIT_PARAMETER_PREFIX="/synapse-ops-runners/dev/jit/"`,
 		`PACKAGES="git jq"`, // sorted, so the template is stable
-		`RUNNER_SHA256="` + strings.Repeat("ab", 32) + `"`,
+		`RUNNER_FLOOR_SHA256="` + strings.Repeat("ab", 32) + `"`,
+		`RUNNER_RELEASE_PARAMETER="/synapse-ops-runners/dev/runner-release"`,
 		`JIT_WAIT_SECONDS="600"`,
 		"EnvironmentFile=/etc/synapse-ops-runners/runner.env",
 		"systemctl enable --now --no-block synapse-ops-runner.service",
@@ -42,9 +44,9 @@ func TestGivenPoolProps_WhenUserDataIsRendered_ThenItWritesTheSettingsAndTheUnit
 			t.Errorf("user data lacks %q", want)
 		}
 	}
-	// The boot script is embedded verbatim between quoted heredoc markers, so no
+	// The boot script is embedded (comments dropped, see shipped) between quoted heredoc markers, so no
 	// expansion happens while writing it.
-	if !strings.Contains(ud, "<<'BOOT'\n"+bootScript+"BOOT\n") {
+	if !strings.Contains(ud, "<<'BOOT'\n"+shipped(bootScript)+"BOOT\n") {
 		t.Error("boot script is not embedded verbatim")
 	}
 }
@@ -55,7 +57,7 @@ func TestGivenAdmission_WhenUserDataIsRendered_ThenTheHookIsRootOwnedAndChained(
 		`ADMISSION_PARAMETER_PREFIX="/synapse-ops-runners/dev/admission/"`,
 		`ADMISSION_WAIT_SECONDS="60"`,
 		// Verbatim, between quoted markers, in the root-owned directory.
-		"cat > /opt/synapse-ops-runners/admission-hook.sh <<'HOOK'\n" + admissionHook + "HOOK\n",
+		"cat > /opt/synapse-ops-runners/admission-hook.sh <<'HOOK'\n" + shipped(admissionHook) + "HOOK\n",
 		"chmod 0755 /opt/synapse-ops-runners/admission-hook.sh\n",
 	} {
 		if !strings.Contains(ud, want) {
@@ -115,7 +117,7 @@ func TestGivenTheBootScript_ThenItNeverPrintsTheJitConfigAndAlwaysLeavesTheGroup
 		"--should-decrement-desired-capacity",
 		"shutdown -h",
 		`aws ssm delete-parameter --name "${name}"`,
-		"sha256sum --check --strict",
+		`"${STATE_DIR}/fetch-runner.sh" "${RUNNER_DIR}"`,
 		`--tags "Key=${WARM_READY_TAG}`,
 	} {
 		if !strings.Contains(bootScript, want) {
@@ -165,9 +167,22 @@ func withoutComments(script string) string {
 }
 
 // EC2 refuses user data over 16 KB (before base64); the boot script and the
-// admission hook travel in it verbatim.
+// admission hook travel in it without comments (shipped).
 func TestGivenEveryOption_ThenUserDataFitsEC2sLimit(t *testing.T) {
-	if n := len(UserData(exampleProps())); n > 16384 {
+	props := exampleProps()
+	props.Pool.Packages = config.KnownPackages
+	props.Runner.Version, props.Runner.SHA256 = "2.335.1", strings.Repeat("ab", 32)
+	if n := len(UserData(props)); n > 16384 {
 		t.Errorf("user data is %d bytes; EC2 accepts at most 16384", n)
+	} else {
+		t.Logf("user data: %d of 16384 bytes", n)
+	}
+}
+
+func TestShipped_GivenAScript_ThenOnlyCommentLinesAndBlankLinesGo(t *testing.T) {
+	in := "#!/bin/bash\n# why\n\nset -eu\n  # indented why\ncat > f <<H\n#!/bin/sh\necho '# kept' # trailing\nH\n"
+	want := "#!/bin/bash\nset -eu\ncat > f <<H\n#!/bin/sh\necho '# kept' # trailing\nH\n"
+	if got := shipped(in); got != want {
+		t.Errorf("shipped:\n%q\nwant\n%q", got, want)
 	}
 }

@@ -26,6 +26,10 @@ type Props struct {
 	JitParameterPrefix string
 	// AutoScalingGroupNames are the pools' groups the instances may leave.
 	AutoScalingGroupNames []string
+	// RunnerReleaseParameter is the SSM parameter the instances read the
+	// runner release from at boot.
+	RunnerReleaseParameter string
+
 	// AdmissionParameterPrefix is the SSM path of the controller's admission
 	// verdicts; each instance may read only its own.
 	//
@@ -134,6 +138,8 @@ func New(scope constructs.Construct, id string, props Props) *RunnerRole {
 			},
 		}))
 	}
+	add("ReadRunnerRelease", []string{"ssm:GetParameter"},
+		[]*string{fleetiam.Parameter(this, props.RunnerReleaseParameter)}, nil)
 
 	groupArns := fleetiam.GroupArns(this, props.AutoScalingGroupNames)
 	add("LeaveOwnGroupWhenDone", []string{"autoscaling:TerminateInstanceInAutoScalingGroup"},

@@ -53,6 +53,24 @@ const (
 	TagSpotFallback = "synapse-ops-runners:spot-fallback"
 )
 
+// Runner currency and group process metrics: the controller publishes the
+// first two, the runner log group's metric filter the third; the stack alarms
+// on them.
+const (
+	// MetricRunnerDaysBehind is how many days the runner version in use lags:
+	// the age of the oldest release newer than it (0 when it is the latest).
+	MetricRunnerDaysBehind = "RunnerDaysBehind"
+	// MetricSuspendedProcessDrift counts the Auto Scaling processes a pool's
+	// group had resumed although they must stay suspended (fixed at once).
+	MetricSuspendedProcessDrift = "SuspendedProcessDrift"
+	// MetricRunnerDownloadRejected counts instances that refused a runner
+	// tarball (checksum mismatch) or could not download it.
+	MetricRunnerDownloadRejected = "RunnerDownloadRejected"
+	// RunnerDaysBehindAlarm is the alarm threshold: GitHub stops giving jobs
+	// to a runner 30 days after the next release's publication.
+	RunnerDaysBehindAlarm = 25
+)
+
 // Credential kinds, matching the JSON shape of the GitHub credential secret.
 const (
 	CredentialApp = "app" // {"app_id": 1, "installation_id": 2, "private_key": "..."}
@@ -103,6 +121,24 @@ type Settings struct {
 	//
 	// Default: SynapseOpsRunners
 	MetricsNamespace string `json:"metricsNamespace,omitempty"`
+	// RunnerRelease is how the controller keeps the runner current.
+	//
+	// Default: the zero value, which turns release publishing off (tests)
+	RunnerRelease RunnerRelease `json:"runnerRelease,omitempty"`
+}
+
+// RunnerRelease configures the daily publication of the runner release.
+type RunnerRelease struct {
+	// Parameter is the SSM parameter the controller writes the release to use
+	// ({version, url, sha256, publishedAt}); instances read it at boot.
+	Parameter string `json:"parameter"`
+	// AdoptAfterDays is how long after publication a release is adopted.
+	AdoptAfterDays int `json:"adoptAfterDays"`
+	// FloorVersion is the release instances use before the first publication.
+	FloorVersion string `json:"floorVersion"`
+	// PinnedVersion, when set, is the release instances run whatever is
+	// published; the controller still measures how far behind it is.
+	PinnedVersion string `json:"pinnedVersion,omitempty"`
 }
 
 // Pool is one fleet as the controller sees it.
@@ -118,6 +154,9 @@ type Pool struct {
 	Max                  int      `json:"max"`
 	MinIdle              int      `json:"minIdle"`
 	Spot                 bool     `json:"spot"`
+	// Kind is the pool kind (standard or long); it decides which Auto Scaling
+	// processes the controller keeps suspended.
+	Kind string `json:"kind,omitempty"`
 	// SpotFallbackToOnDemand switches the group to on-demand after
 	// InsufficientInstanceCapacity or a spot interruption.
 	SpotFallbackToOnDemand bool `json:"spotFallbackToOnDemand"`
