@@ -102,5 +102,10 @@ func run(ctx context.Context, path string, out *controller.LockedWriter, log *sl
 		return err
 	}
 	log.Info("fleet controller starting", "pools", len(s.Pools), "repository", s.Repository)
+	// Upkeep beside the main loop (issue 12): processes the pools must keep
+	// suspended, and the runner release instances install.
+	asg, ssmClient := autoscaling.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
+	go keepProcessesSuspended(ctx, asg, s, metrics, log)
+	go keepRunnerCurrent(ctx, ssmClient, s, metrics, log)
 	return c.Run(ctx)
 }
