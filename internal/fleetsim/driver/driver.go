@@ -138,11 +138,7 @@ func Run(in Input) (report.Run, error) {
 		}
 		// The hooks of constructs/runnerpool.
 		g.LaunchHook = world.Hook{Name: sp.LaunchHookName, Timeout: time.Duration(p.BootGraceMinutes) * time.Minute, Default: world.Abandon}
-		term := 15 * time.Minute
-		if p.IsLong() {
-			term = 2 * time.Hour
-		}
-		g.TerminateHook = &world.Hook{Name: sp.TerminateHookName, Timeout: term, Default: world.Continue}
+		g.TerminateHook = &world.Hook{Name: sp.TerminateHookName, Timeout: p.TerminateHookTimeout(), Default: world.Continue}
 		if p.WarmPoolSize > 0 {
 			g.WarmPool, g.WarmMin = true, p.WarmPoolSize
 			ready := lat.BootToUserData.Median + lat.RunnerInstall.Median
