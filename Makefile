@@ -17,7 +17,7 @@ endif
 GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
 ENV ?=
 
-.PHONY: setup synth test race lint diff deploy golden bench sim sim-traces ci clean
+.PHONY: setup synth test race lint diff deploy golden bench sim sim-traces ci clean bootstrap
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
@@ -27,6 +27,8 @@ setup: node_modules/.installed ## install the pinned CDK CLI and Go modules
 	go mod download
 
 synth: setup ## synthesize every environment (or ENV=dev) into cdk.out, offline
+	@# Templates of environments not synthesized this time would look current.
+	rm -f cdk.out/*.template.json cdk.out/*.assets.json
 	npx cdk synth --quiet $(if $(ENV),--context env=$(ENV))
 
 test: setup ## run the whole test suite
@@ -76,3 +78,8 @@ ci: setup lint test race synth
 
 clean:
 	rm -rf cdk.out
+
+# `go run` reports every non-zero exit status of the program as 1, which would
+# hide bootstrap's 2 ("could not run"): build the binary and run it instead.
+bootstrap: ## build bin/bootstrap (then: bin/bootstrap plan --env dev)
+	go build -o bin/bootstrap ./bootstrap

@@ -1,7 +1,7 @@
 // Command bootstrap checks, and on request prepares, an AWS account and its
 // GitHub side for the first deploy of synapse-ops-runners:
 //
-//	go run ./bootstrap [plan|apply] --env dev [--json] [--admin-token-file F]
+//	bin/bootstrap [plan|apply] --env dev [--json] [--admin-token-file F]
 //
 // plan (the default) only reads. apply creates or fixes what it safely can and
 // is idempotent. Exit status: 0 all ok, 1 something missing or wrong, 2 the tool
@@ -125,7 +125,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "verbose", false, "log each change apply makes (JSON, on stderr)")
 	fs.StringVar(&o.adminTokenFile, "admin-token-file", "", "apply: read the Synapse admin token from this file instead of standard input")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: go run ./bootstrap [plan|apply] --env <name> [--json] [--admin-token-file F]")
+		fmt.Fprintln(stderr, "usage: bin/bootstrap [plan|apply] --env <name> [--json] [--admin-token-file F]")
 		fs.PrintDefaults()
 	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -141,7 +141,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q; usage: go run ./bootstrap [plan|apply] --env <name>", fs.Arg(0))
+		return o, fmt.Errorf("unexpected argument %q; usage: bin/bootstrap [plan|apply] --env <name>", fs.Arg(0))
 	}
 	switch o.mode {
 	case "":

@@ -23,7 +23,7 @@ func TestCredentialDeniedByStackPolicy(t *testing.T) {
 		w.sm.caller = operatorRole
 		res := w.run("plan", "--env", "test", "--json")
 		res.wantState(t, "github credential secret", checks.OK, credSecret+" has a current value, "+behindPolicy)
-		gh := res.wantState(t, "github", checks.Skipped, "skipped:", "go run ./bootstrap plan --env test", "break-glass principal", breakGlassRole)
+		gh := res.wantState(t, "github", checks.Skipped, "skipped:", "bin/bootstrap plan --env test", "break-glass principal", breakGlassRole)
 		if strings.Contains(gh.Detail, "error") {
 			t.Errorf("skipped row reads like an error: %q", gh.Detail)
 		}

@@ -91,8 +91,15 @@ func Decode(data []byte) (Environment, error) {
 		// encoding/json would decode null into a zero Environment without a word.
 		return Environment{}, errors.New("document: expected an object, got null")
 	}
-	if err := checkKeys(json.NewDecoder(bytes.NewReader(data)), reflect.TypeFor[Environment](), "", 0); err != nil && !errors.Is(err, errMalformed) {
+	var typeErrs []error
+	keyDec := json.NewDecoder(bytes.NewReader(data))
+	keyDec.UseNumber()
+	if err := checkKeys(keyDec, reflect.TypeFor[Environment](), "", 0, &typeErrs); err != nil && !errors.Is(err, errMalformed) {
 		return Environment{}, err
+	}
+	if len(typeErrs) > 0 {
+		// Every wrong type at once, each with its full path (pools[1].max).
+		return Environment{}, errors.Join(typeErrs...)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -168,8 +175,10 @@ var errMalformed = errors.New("malformed JSON")
 const maxCheckDepth = 100
 
 // checkKeys walks the document with the type it decodes into and refuses keys
-// given twice in one object and struct field names in another case.
-func checkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+// given twice in one object and struct field names in another case. Values of
+// the wrong JSON type are appended to typeErrs with their indexed path, which
+// encoding/json's own error loses (it says pools.max for pools[1].max).
+func checkKeys(dec *json.Decoder, t reflect.Type, path string, depth int, typeErrs *[]error) error {
 	if depth > maxCheckDepth {
 		return errMalformed // far deeper than any config; the real decode refuses it
 	}
@@ -177,12 +186,22 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error 
 	if err != nil {
 		return errMalformed
 	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if got := mismatch(t, tok); got != "" {
+		field := path
+		if field == "" {
+			field = "document"
+		}
+		*typeErrs = append(*typeErrs, fmt.Errorf("%s: expected %s, got %s", field, jsonKind(t), got))
+		if _, isDelim := tok.(json.Delim); isDelim {
+			t = nil // still walk it, for duplicate keys, without types
+		}
+	}
 	delim, ok := tok.(json.Delim)
 	if !ok {
 		return nil
-	}
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
 	}
 	switch delim {
 	case '[':
@@ -191,7 +210,7 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error 
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := checkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), depth+1); err != nil {
+			if err := checkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i), depth+1, typeErrs); err != nil {
 				return err
 			}
 		}
@@ -227,7 +246,7 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error 
 				}
 				elem = f
 			}
-			if err := checkKeys(dec, elem, keyPath, depth+1); err != nil {
+			if err := checkKeys(dec, elem, keyPath, depth+1, typeErrs); err != nil {
 				return err
 			}
 		}
@@ -236,6 +255,47 @@ func checkKeys(dec *json.Decoder, t reflect.Type, path string, depth int) error 
 		return errMalformed
 	}
 	return nil
+}
+
+// mismatch describes tok ("a JSON string", "a JSON number 1.5", "null") when a
+// value of type t cannot hold it, or returns "". A nil t (unknown field,
+// reported elsewhere) and null (encoding/json leaves the zero value) match.
+func mismatch(t reflect.Type, tok json.Token) string {
+	if t == nil || tok == nil || t.Kind() == reflect.Interface {
+		return ""
+	}
+	k := t.Kind()
+	isInt := k >= reflect.Int && k <= reflect.Uint64
+	isFloat := k == reflect.Float32 || k == reflect.Float64
+	switch v := tok.(type) {
+	case json.Delim:
+		switch {
+		case v == '[' && (k == reflect.Slice || k == reflect.Array):
+		case v == '{' && (k == reflect.Struct || k == reflect.Map):
+		case v == '[':
+			return "a JSON array"
+		default:
+			return "a JSON object"
+		}
+	case string:
+		if k != reflect.String {
+			return "a JSON string"
+		}
+	case bool:
+		if k != reflect.Bool {
+			return "a JSON boolean"
+		}
+	case json.Number:
+		switch {
+		case isFloat:
+		case isInt && !strings.ContainsAny(v.String(), ".eE"):
+		case isInt:
+			return "a JSON number " + v.String()
+		default:
+			return "a JSON number"
+		}
+	}
+	return ""
 }
 
 // jsonFields maps the JSON names of a struct's fields to their types, or

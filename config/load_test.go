@@ -85,17 +85,26 @@ func TestDecode_GivenBadDocument_ThenExactMessage(t *testing.T) {
 		{
 			name: "GivenMaxAsString_WhenDecoded_ThenFieldAndTypeNamed",
 			edit: func(t *testing.T, doc string) string { return replaceOnce(t, doc, `"max": 10`, `"max": "10"`) },
-			want: `pools.max: expected a whole number, got a JSON string`,
+			want: `pools[0].max: expected a whole number, got a JSON string`,
+		},
+		{
+			// encoding/json alone says pools.max, which does not say which pool.
+			name: "GivenTwoWrongTypes_WhenDecoded_ThenBothNamedWithTheirIndex",
+			edit: func(t *testing.T, doc string) string {
+				doc = replaceOnce(t, doc, `"max": 3`, `"max": "3"`)
+				return replaceOnce(t, doc, `"spot": true`, `"spot": 1`)
+			},
+			want: "pools[0].spot: expected true or false, got a JSON number\npools[1].max: expected a whole number, got a JSON string",
 		},
 		{
 			name: "GivenFractionalMax_WhenDecoded_ThenFieldAndTypeNamed",
 			edit: func(t *testing.T, doc string) string { return replaceOnce(t, doc, `"max": 10`, `"max": 1.5`) },
-			want: `pools.max: expected a whole number, got a JSON number 1.5`,
+			want: `pools[0].max: expected a whole number, got a JSON number 1.5`,
 		},
 		{
 			name: "GivenSpotAsString_WhenDecoded_ThenFieldAndTypeNamed",
 			edit: func(t *testing.T, doc string) string { return replaceOnce(t, doc, `"spot": true`, `"spot": "yes"`) },
-			want: `pools.spot: expected true or false, got a JSON string`,
+			want: `pools[0].spot: expected true or false, got a JSON string`,
 		},
 		{
 			name: "GivenRepositoryAsArray_WhenDecoded_ThenFieldAndTypeNamed",
@@ -109,7 +118,7 @@ func TestDecode_GivenBadDocument_ThenExactMessage(t *testing.T) {
 			edit: func(t *testing.T, doc string) string {
 				return replaceOnce(t, doc, `"id": "`+subnetC+`"`, `"id": 5`)
 			},
-			want: `vpc.privateSubnets.id: expected a string, got a JSON number`,
+			want: `vpc.privateSubnets[0].id: expected a string, got a JSON number`,
 		},
 		{
 			name: "GivenControllerAsArray_WhenDecoded_ThenFieldAndTypeNamed",

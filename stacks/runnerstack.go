@@ -90,7 +90,7 @@ func NewRunnerStack(scope constructs.Construct, props RunnerStackProps) *RunnerS
 	for _, path := range env.HasPlaceholders() {
 		id := strings.NewReplacer("[", ".", "]", "").Replace(path)
 		awscdk.Annotations_Of(stack).AddWarningV2(jsii.String("synapse:placeholder:"+id),
-			jsii.String(fmt.Sprintf("environments/%s.json %s is a placeholder (%q): deploys will fail until it holds the real value; `go run ./bootstrap plan --env %s` lists the account's private subnets", env.Name, path, config.PlaceholderSubnetID, env.Name)))
+			jsii.String(fmt.Sprintf("environments/%s.json %s is a placeholder (%q): deploys will fail until it holds the real value; `bin/bootstrap plan --env %s` lists the account's private subnets", env.Name, path, config.PlaceholderSubnetID, env.Name)))
 	}
 
 	if env.Runner.Pinned() {

@@ -202,7 +202,7 @@ func (r *runner) credentialDenied(ctx context.Context, readErr error, shape stri
 // howToRunAsBreakGlass is the fix of the rows skipped because this principal
 // may not read the GitHub credential.
 func howToRunAsBreakGlass(env config.Environment, admins []string) string {
-	cmd := "go run ./bootstrap plan --env " + env.Name
+	cmd := "bin/bootstrap plan --env " + env.Name
 	if len(admins) == 0 {
 		return fmt.Sprintf("to run them, add a break-glass principal to githubCredential.adminPrincipalArns in environments/%s.json, deploy the stack, and run %s with its credentials", env.Name, cmd)
 	}

@@ -26,7 +26,7 @@ func (r *runner) variables(ctx context.Context) {
 	if stack == nil {
 		r.add(Row{Check: checkStack, State: Missing,
 			Detail: fmt.Sprintf("stack %s is not deployed yet; repository variables are checked after the first deploy", stackName),
-			Fix:    fmt.Sprintf("npx cdk deploy --context env=%s, then go run ./bootstrap apply --env %s", env.Name, env.Name)})
+			Fix:    fmt.Sprintf("npx cdk deploy --context env=%s, then bin/bootstrap apply --env %s", env.Name, env.Name)})
 		return
 	}
 	outputs := map[string]string{}
