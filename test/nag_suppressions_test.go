@@ -125,6 +125,11 @@ func TestGivenNagSuppressions_ThenNoneCanHideAGrantOnStar(t *testing.T) {
 				if !matches(t, a, "Resource::*") {
 					continue
 				}
+				// Accepting * must be said exactly: a broader pattern also
+				// accepts every other wildcard on the resource.
+				if a != `/^Resource::\*$/` {
+					t.Errorf("%s %s: suppression %s accepts Resource::* among other wildcards; name * alone with /^Resource::\\*$/", env, sup.resource, a)
+				}
 				keys := grants[sup.resource]
 				if len(keys) == 0 {
 					t.Errorf("%s %s: suppression %s accepts Resource::* but the resource grants nothing on *: it would hide a future one", env, sup.resource, a)
