@@ -34,8 +34,12 @@ synth: setup ## synthesize every environment (or ENV=dev) into cdk.out, offline
 test: setup ## run the whole test suite
 	go test ./...
 
-race: setup ## the controller's tests (property test included) under the race detector
-	go test -race ./controller/...
+race: setup ## the controller's tests (property test included, 20 seeds) under the race detector
+	go test -race ./controller/... ./internal/fleetsim/world/...
+
+SEEDS ?= 2000
+property: ## the controller's long property test with more seeds (SEEDS=2000, 42 simulated hours each)
+	go test ./controller -run 'TestPropertyLongRuns' -count=1 -timeout 60m -args -property.seeds=$(SEEDS)
 
 lint: ## gofmt, go vet and golangci-lint (.golangci.yml)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -138,7 +139,7 @@ func New(o Options) (*Controller, error) {
 		o.Now = time.Now
 	}
 	if o.Metrics == nil {
-		o.Metrics = NewMetrics(nopWriter{}, DefaultMetricsNamespace, o.Settings.Environment, o.Now)
+		o.Metrics = NewMetrics(io.Discard, DefaultMetricsNamespace, o.Settings.Environment, o.Now)
 	}
 	c := &Controller{
 		s: o.Settings, gh: o.GitHub, asg: o.AutoScaling, ec2: o.EC2, ssm: o.SSM, sqs: o.SQS, sns: o.SNS,
@@ -153,10 +154,6 @@ func New(o Options) (*Controller, error) {
 	}
 	return c, nil
 }
-
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // Pool returns the named pool's scaler, which the listener drives.
 func (c *Controller) Pool(name string) *PoolScaler {

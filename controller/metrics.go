@@ -50,8 +50,8 @@ type emfMetric struct {
 // Put writes one line with the given values. pool may be empty for
 // environment-wide metrics (the rate limit). Values are (name, unit, value).
 func (m *Metrics) Put(pool string, values ...MetricValue) {
-	if m == nil || len(values) == 0 {
-		return
+	if m == nil || len(values) == 0 || m.w == io.Discard {
+		return // metrics off: nothing to encode
 	}
 	// Per-pool values are published under both dimension sets, so the
 	// environment-wide alarms and dashboard see them without a metric math sum.

@@ -17,7 +17,7 @@ import (
 // runs in AWS: the world steps every 30 s, the listener delivers the scale
 // set's messages, the controller reconciles every 30 s and sweeps every 3
 // minutes. Hooks time out as the construct configures them (launch: boot
-// grace, ABANDON; terminate: 15 minutes, CONTINUE).
+// grace, ABANDON; terminate: 15 minutes or 2 hours for the long pool, CONTINUE).
 type sim struct {
 	t     testing.TB
 	w     *world.World
@@ -43,7 +43,12 @@ func newSim(t testing.TB, seed uint64, mods ...func(*settings.Settings)) *sim {
 	for _, p := range s.Pools {
 		g := w.Groups[p.AutoScalingGroupName]
 		g.LaunchHook.Timeout = time.Duration(p.BootGraceMinutes) * time.Minute
+		// As config.Pool.TerminateHookTimeout: 15 minutes, 2 hours for a long
+		// pool (whose hook then holds a busy runner 48 h instead of 25).
 		g.TerminateHook.Timeout = 15 * time.Minute
+		if p.Name == "long" {
+			g.TerminateHook.Timeout = 2 * time.Hour
+		}
 		if p.Spot {
 			g.OnDemandPct = 0
 			g.InstanceTypes = []string{"t4g.large", "m7g.large", "c7g.large"}

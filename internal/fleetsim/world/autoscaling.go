@@ -2,6 +2,7 @@ package world
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -144,7 +145,12 @@ func (a *AutoScaling) SetDesiredCapacity(_ context.Context, in *autoscaling.SetD
 	w := a.w
 	g := w.Groups[aws.ToString(in.AutoScalingGroupName)]
 	n := int(aws.ToInt32(in.DesiredCapacity))
-	if g == nil || n > g.Max || n < g.Min {
+	if g == nil {
+		w.Mu.Unlock()
+		return nil, APIError("ValidationError", "AutoScalingGroup name not found")
+	}
+	if n > g.Max || n < g.Min {
+		w.OutOfBounds = append(w.OutOfBounds, fmt.Sprintf("%s: SetDesiredCapacity %d outside %d..%d", aws.ToString(in.AutoScalingGroupName), n, g.Min, g.Max))
 		w.Mu.Unlock()
 		return nil, APIError("ValidationError", "New SetDesiredCapacity value "+strconv.Itoa(n)+" is outside the group's bounds")
 	}

@@ -51,7 +51,7 @@ func (e *EC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInpu
 		}
 		all = append(all, ei)
 	}
-	got, next := page(all, in.NextToken, 5)
+	got, next := page(all, in.NextToken, 50)
 	return &ec2.DescribeInstancesOutput{Reservations: []ec2types.Reservation{{Instances: got}}, NextToken: next}, nil
 }
 

@@ -116,3 +116,21 @@ func APIError(code, msg string) error {
 func HTTPError(status int, retryAfter time.Duration) error {
 	return &githubapi.Error{Op: "world", Status: status, RetryAfter: retryAfter, Err: fmt.Errorf("status %d", status)}
 }
+
+// WindowOpen reports whether a scheduled window covering op is open at now.
+func (f *Faults) WindowOpen(op string, now time.Time) bool {
+	for _, w := range f.windows {
+		if now.Before(w.From) || !now.Before(w.To) {
+			continue
+		}
+		if len(w.Ops) == 0 {
+			return true
+		}
+		for _, o := range w.Ops {
+			if o == "*" || o == op {
+				return true
+			}
+		}
+	}
+	return false
+}

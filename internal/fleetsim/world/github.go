@@ -42,6 +42,14 @@ type Job struct {
 	KillCause string
 }
 
+type statsSeen struct {
+	at       time.Time
+	assigned int
+}
+
+// LongPoll is how long a scale set message poll waits without news.
+const LongPoll = 50 * time.Second
+
 // Message is a scale set message waiting to be delivered to the listener.
 type Message struct {
 	At        time.Time // deliverable from
@@ -79,6 +87,11 @@ type GitHub struct {
 	// the registrations (a stale page), without an error.
 	PartialListUntil time.Time
 
+	// lastStats is when each scale set's statistics were last delivered, and
+	// what they said: the listener gets them with every message and at the
+	// end of each long poll (about 50 s), not more often.
+	lastStats map[int]statsSeen
+
 	nextSet    int
 	nextRunner int64
 	outbox     map[int][]Message
@@ -88,7 +101,7 @@ type GitHub struct {
 
 func newGitHub(w *World) *GitHub {
 	return &GitHub{w: w, RunnerGroups: map[string]int{"ops": 7}, Sets: map[int]*scaleset.RunnerScaleSet{}, Runners: map[string]*Runner{},
-		Jobs: map[string]*Job{}, outbox: map[int][]Message{}, rand: rand.New(rand.NewPCG(w.Opt.Seed, 0x617))}
+		Jobs: map[string]*Job{}, outbox: map[int][]Message{}, lastStats: map[int]statsSeen{}, rand: rand.New(rand.NewPCG(w.Opt.Seed, 0x617))}
 }
 
 // RunnerNotFound is GitHub's confirmed answer that no such runner exists.
@@ -394,7 +407,9 @@ func (g *GitHub) DropMessages() {
 }
 
 // Deliver plays the listener for one scale set: every deliverable message
-// (minus those lost at LossRate) goes to the scaler, then the statistics.
+// (minus those lost at LossRate) goes to the scaler, then the statistics,
+// which come with every message, when the assigned count changed, and at the
+// end of every long poll.
 func (g *GitHub) Deliver(ctx context.Context, setID int, s listener.Scaler) error {
 	now := g.w.Now()
 	g.Mu.Lock()
@@ -417,6 +432,17 @@ func (g *GitHub) Deliver(ctx context.Context, setID int, s listener.Scaler) erro
 			errs = append(errs, s.HandleJobStarted(ctx, &scaleset.JobStarted{RunnerName: m.Runner, JobMessageBase: base}))
 		}
 	}
-	_, err := s.HandleDesiredRunnerCount(ctx, g.Assigned(setID))
+	assigned := g.Assigned(setID)
+	g.Mu.Lock()
+	last, seen := g.lastStats[setID]
+	send := len(due) > 0 || !seen || last.assigned != assigned || now.Sub(last.at) >= LongPoll
+	if send {
+		g.lastStats[setID] = statsSeen{at: now, assigned: assigned}
+	}
+	g.Mu.Unlock()
+	if !send {
+		return errors.Join(errs...)
+	}
+	_, err := s.HandleDesiredRunnerCount(ctx, assigned)
 	return errors.Join(append(errs, err)...)
 }

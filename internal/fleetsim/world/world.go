@@ -214,7 +214,10 @@ type World struct {
 	WarmAbandoned []WarmAbandon
 	Expired       []string
 	HookTimeouts  []HookTimeout
-	Published     []string
+	// OutOfBounds records every SetDesiredCapacity refused for leaving the
+	// group's min..max (the call fails, as Auto Scaling's does).
+	OutOfBounds []string
+	Published   []string
 	// ListWarmInGroups makes DescribeAutoScalingGroups show warm pool
 	// instances too (the real API does not).
 	ListWarmInGroups bool
