@@ -34,7 +34,7 @@ synth: setup ## synthesize every environment (or ENV=dev) into cdk.out, offline
 test: setup ## run the whole test suite
 	go test ./...
 
-race: setup ## the controller's tests (property test included, 20 seeds) under the race detector
+race: setup ## the controller's tests (property tests scaled down) under the race detector
 	go test -race ./controller/... ./internal/fleetsim/world/...
 
 SEEDS ?= 2000

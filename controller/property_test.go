@@ -31,7 +31,7 @@ import (
 //     every minute no hook times out for want of a heartbeat.
 func TestPropertyRandomInterleavings(t *testing.T) {
 	seeds := 200
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		seeds = 15
 	}
 	var jobs, removals int

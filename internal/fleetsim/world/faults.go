@@ -3,6 +3,7 @@ package world
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -19,6 +20,9 @@ import (
 // ("DescribeAutoScalingGroups", "RemoveRunner"), or "*" in a window for every
 // call of that service.
 type Faults struct {
+	// fmu guards the fields below, so tests may read counts while the
+	// controller runs; it is taken inside World.Mu or GitHub.Mu, never around them.
+	fmu     sync.Mutex
 	next    map[string][]error
 	always  map[string]error
 	windows []Window
@@ -35,6 +39,8 @@ type Window struct {
 
 // FailNext queues errs for the next calls to op, one each.
 func (f *Faults) FailNext(op string, errs ...error) {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
 	if f.next == nil {
 		f.next = map[string][]error{}
 	}
@@ -43,6 +49,8 @@ func (f *Faults) FailNext(op string, errs ...error) {
 
 // FailAlways makes every call to op fail with err (nil clears it).
 func (f *Faults) FailAlways(op string, err error) {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
 	if f.always == nil {
 		f.always = map[string]error{}
 	}
@@ -54,16 +62,30 @@ func (f *Faults) FailAlways(op string, err error) {
 }
 
 // AddWindow schedules an outage.
-func (f *Faults) AddWindow(w Window) { f.windows = append(f.windows, w) }
+func (f *Faults) AddWindow(w Window) {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	f.windows = append(f.windows, w)
+}
 
 // ClearFaults drops every queued, permanent and scheduled failure.
-func (f *Faults) ClearFaults() { f.next, f.always, f.windows = nil, nil, nil }
+func (f *Faults) ClearFaults() {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	f.next, f.always, f.windows = nil, nil, nil
+}
 
 // Count is how many times op was called (failed calls included).
-func (f *Faults) Count(op string) int { return f.calls[op] }
+func (f *Faults) Count(op string) int {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	return f.calls[op]
+}
 
 // take records a call to op at now and returns the failure it gets, if any.
 func (f *Faults) take(op string, now time.Time) error {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
 	if f.calls == nil {
 		f.calls = map[string]int{}
 	}
@@ -119,6 +141,8 @@ func HTTPError(status int, retryAfter time.Duration) error {
 
 // WindowOpen reports whether a scheduled window covering op is open at now.
 func (f *Faults) WindowOpen(op string, now time.Time) bool {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
 	for _, w := range f.windows {
 		if now.Before(w.From) || !now.Before(w.To) {
 			continue
