@@ -16,6 +16,7 @@
 //	to:   the mutated line (the original indentation is kept)
 //	pkg:  ./package/to/test (space-separated for several)
 //	run:  regexp for go test -run
+//	after: (optional) text of a line above: the first matching line below it is taken
 //
 // Any package of the module can be listed, so the list can grow to the whole
 // project. Tests run with -short (the property tests' shorter form).
@@ -37,8 +38,8 @@ import (
 )
 
 type mutant struct {
-	id, desc, file, from, to, run string
-	pkgs                          []string
+	id, desc, file, from, to, run, after string
+	pkgs                                 []string
 }
 
 func main() {
@@ -93,11 +94,26 @@ func apply(ctx context.Context, m mutant, timeout time.Duration) (string, string
 		return "invalid", err.Error()
 	}
 	lines := strings.SplitAfter(string(orig), "\n")
-	at := -1
+	at, start := -1, 0
+	if m.after != "" {
+		start = -1
+		for i, l := range lines {
+			if strings.Contains(l, m.after) {
+				start = i + 1
+				break
+			}
+		}
+		if start < 0 {
+			return "invalid", "anchor not found: " + m.after
+		}
+	}
 	for i, l := range lines {
+		if i < start {
+			continue
+		}
 		if strings.TrimSpace(l) == m.from {
 			if at >= 0 {
-				return "invalid", "line found more than once: " + m.from
+				return "invalid", "line found more than once (add after:): " + m.from
 			}
 			at = i
 		}
@@ -186,6 +202,8 @@ func parse(path string) ([]mutant, error) {
 			cur.pkgs = strings.Fields(v)
 		case "run":
 			cur.run = v
+		case "after":
+			cur.after = v
 		default:
 			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, n, k))
 		}
