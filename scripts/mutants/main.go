@@ -112,6 +112,10 @@ func apply(ctx context.Context, m mutant, timeout time.Duration) (string, string
 			continue
 		}
 		if strings.TrimSpace(l) == m.from {
+			if m.after != "" {
+				at = i // the first one below the anchor
+				break
+			}
 			if at >= 0 {
 				return "invalid", "line found more than once (add after:): " + m.from
 			}
