@@ -44,19 +44,19 @@ var (
 		[]string{`/^Resource::<.*Logs.*\.Arn>:log-stream:\*$/`}}
 	jitParameters = finding{"AwsSolutions-IAM5",
 		"JIT parameters are named for instance ids not known at deploy time; the path is this environment's own prefix (and runners are further limited by the instance-ARN tag condition).",
-		[]string{`/^Resource::arn:<AWS::Partition>:ssm:[a-z0-9-]+:[0-9]{12}:parameter\/synapse-ops-runners\/[a-z0-9-]+\/jit\/\*$/`}}
+		[]string{`/^Resource::arn:aws:ssm:[a-z0-9-]+:[0-9]{12}:parameter\/synapse-ops-runners\/[a-z0-9-]+\/jit\/\*$/`}}
 	admissionVerdicts = finding{"AwsSolutions-IAM5",
 		"Admission verdicts are named for instance ids not known at deploy time; the path is this environment's own prefix, and a runner reads only the one tagged with its own instance ARN.",
-		[]string{`/^Resource::arn:<AWS::Partition>:ssm:[a-z0-9-]+:[0-9]{12}:parameter\/synapse-ops-runners\/[a-z0-9-]+\/admission\/\*$/`}}
+		[]string{`/^Resource::arn:aws:ssm:[a-z0-9-]+:[0-9]{12}:parameter\/synapse-ops-runners\/[a-z0-9-]+\/admission\/\*$/`}}
 	sessionManager = finding{"AwsSolutions-IAM5",
 		"The SSM Agent's Session Manager calls (ssm:UpdateInstanceInformation, ssmmessages and ec2messages channels) support no resource-level permission; they read no data.",
 		[]string{`/^Resource::\*$/`}}
 	groupArns = finding{"AwsSolutions-IAM5",
 		"An Auto Scaling group ARN contains a generated UUID; the groups are matched by their fixed names (and by the fleet's environment tag).",
-		[]string{`/^Resource::arn:<AWS::Partition>:autoscaling:[a-z0-9-]+:[0-9]{12}:autoScalingGroup:\*:autoScalingGroupName\/.+$/`}}
+		[]string{`/^Resource::arn:aws:autoscaling:[a-z0-9-]+:[0-9]{12}:autoScalingGroup:\*:autoScalingGroupName\/.+$/`}}
 	instanceMarkers = finding{"AwsSolutions-IAM5",
 		"Marker tags (job started, job completed, max runtime warned) may only be set, key by key, on instances carrying this environment's tag; instance ids are not known in advance.",
-		[]string{`/^Resource::arn:<AWS::Partition>:ec2:[a-z0-9-]+:[0-9]{12}:instance\/\*$/`}}
+		[]string{`/^Resource::arn:aws:ec2:[a-z0-9-]+:[0-9]{12}:instance\/\*$/`}}
 	// The NIST 800-53 Rev 5 pack has the same two blind spots as HIPAA: it
 	// counts every generated role policy as inline, and reads IMDS settings
 	// from launch configurations only.
@@ -81,11 +81,11 @@ func (s *RunnerStack) suppressReviewedFindings() {
 
 	suppress(s.Oidc.DeployRole, inlinePolicy, nistInlinePolicy, finding{"AwsSolutions-IAM5",
 		"cdk deploy assumes the CDK bootstrap roles of this account and region (deploy, file-publishing, lookup); the wildcard spans only their kind.",
-		[]string{`/^Resource::arn:<AWS::Partition>:iam::[0-9]{12}:role\/cdk-[a-z0-9]+-\*-role-[0-9]{12}-[a-z0-9-]+$/`}})
+		[]string{`/^Resource::arn:aws:iam::[0-9]{12}:role\/cdk-[a-z0-9]+-\*-role-[0-9]{12}-[a-z0-9-]+$/`}})
 	if s.Oidc.DiffRole != nil {
 		suppress(s.Oidc.DiffRole, inlinePolicy, nistInlinePolicy, finding{"AwsSolutions-IAM5",
 			"The diff role reads this stack's template and description; the wildcard is the stack id CloudFormation generates after the fixed stack name.",
-			[]string{`/^Resource::arn:<AWS::Partition>:cloudformation:[a-z0-9-]+:[0-9]{12}:stack\/synapse-ops-runners-[a-z0-9-]+\/\*$/`}})
+			[]string{`/^Resource::arn:aws:cloudformation:[a-z0-9-]+:[0-9]{12}:stack\/synapse-ops-runners-[a-z0-9-]+\/\*$/`}})
 	}
 
 	suppress(s.Controller.Role, ssmCore, inlinePolicy, nistInlinePolicy, logStreams, jitParameters, groupArns, instanceMarkers,
@@ -94,6 +94,6 @@ func (s *RunnerStack) suppressReviewedFindings() {
 			[]string{`/^Resource::\*$/`}},
 		finding{"AwsSolutions-IAM5",
 			"Read access to the controller binary asset, granted by CDK on the bootstrap assets bucket.",
-			[]string{`/^Action::s3:(GetObject|GetBucket|List)\*$/`, `/^Resource::arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-[0-9]{12}-[a-z0-9-]+\/\*$/`}})
+			[]string{`/^Action::s3:(GetObject|GetBucket|List)\*$/`, `/^Resource::arn:aws:s3:::cdk-[a-z0-9]+-assets-[0-9]{12}-[a-z0-9-]+\/\*$/`}})
 	suppress(s.Controller.AutoScalingGroup, asgNotifications, imdsOnGroup)
 }

@@ -88,7 +88,8 @@ func synthWith(t testing.TB, prepare func(awscdk.App), envs ...config.Environmen
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	ctx := cdkContext(t)
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &ctx})
 	s := &synthesized{stacks: map[string]*stacks.RunnerStack{}, templates: map[string]map[string]any{}, raw: map[string][]byte{}}
 	for _, e := range envs {
 		s.stacks[e.Name] = stacks.NewRunnerStack(app, stacks.RunnerStackProps{

@@ -131,7 +131,7 @@ func TestInvariant_EachRoleKindAllowsExactlyTheDocumentedActions(t *testing.T) {
 type fleetARNs struct{ e config.Environment }
 
 func (f fleetARNs) regional(service, resource string) string {
-	return "arn:${AWS::Partition}:" + service + ":" + f.e.Region + ":" + f.e.Account + ":" + resource
+	return "arn:aws:" + service + ":" + f.e.Region + ":" + f.e.Account + ":" + resource
 }
 func (f fleetARNs) jitParameters() string {
 	return f.regional("ssm", "parameter"+f.e.JitParameterPrefix()+"*")
@@ -237,7 +237,7 @@ func TestGivenTheControllerRole_ThenEachStatementIsExactlyAsDesigned(t *testing.
 		queue := "${" + s.logicalIDByPrefix(t, env, "AWS::SQS::Queue", "ControllerEvents") + ".Arn}"
 		key := "${" + s.logicalIDByPrefix(t, env, "AWS::KMS::Key", "LogKey") + ".Arn}"
 		topic := "${" + s.logicalIDByPrefix(t, env, "AWS::SNS::Topic", "AlarmTopic") + "}"
-		assets := "arn:${AWS::Partition}:s3:::cdk-" + e.CdkBootstrap.Qualifier + "-assets-" + e.Account + "-" + e.Region
+		assets := "arn:aws:s3:::cdk-" + e.CdkBootstrap.Qualifier + "-assets-" + e.Account + "-" + e.Region
 		r := s.roles(t, env)[e.ResourcePrefix()+"-controller"]
 		if r == nil {
 			t.Fatalf("%s: no controller role", env)
@@ -291,7 +291,7 @@ func TestGivenTheGitHubRoles_ThenEachStatementIsExactlyAsDesigned(t *testing.T) 
 	for _, env := range envNames {
 		e := committed(t)[env]
 		roles := s.roles(t, env)
-		bootstrap := "arn:${AWS::Partition}:iam::" + e.Account + ":role/cdk-" + e.CdkBootstrap.Qualifier
+		bootstrap := "arn:aws:iam::" + e.Account + ":role/cdk-" + e.CdkBootstrap.Qualifier
 		provider := e.GitHubOidc.ProviderArn
 		trust := func(subjects ...string) []statement {
 			return []statement{{Effect: "Allow", Actions: []string{"sts:AssumeRoleWithWebIdentity"},
@@ -328,6 +328,6 @@ func TestGivenTheGitHubRoles_ThenEachStatementIsExactlyAsDesigned(t *testing.T) 
 			trust("repo:"+e.GitHubOidc.ReviewRepository+":pull_request"))
 		assertStatements(t, env, diff, []statement{{Sid: "ReadThisStackTemplateOnly", Effect: "Allow",
 			Actions:   []string{"cloudformation:DescribeStacks", "cloudformation:GetTemplate", "cloudformation:GetTemplateSummary", "cloudformation:ListStackResources"},
-			Resources: []string{"arn:${AWS::Partition}:cloudformation:" + e.Region + ":" + e.Account + ":stack/" + e.StackName() + "/*"}}})
+			Resources: []string{"arn:aws:cloudformation:" + e.Region + ":" + e.Account + ":stack/" + e.StackName() + "/*"}}})
 	}
 }
