@@ -52,13 +52,13 @@ var ErrBadEvent = errors.New("unreadable event")
 func (c *Controller) HandleEvent(ctx context.Context, body string) error {
 	var e event
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadEvent, err)
+		return fmt.Errorf("%w: %w", ErrBadEvent, err)
 	}
 	switch e.DetailType {
 	case EventLaunch, EventTerminate:
 		var d lifecycleDetail
 		if err := json.Unmarshal(e.Detail, &d); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadEvent, err)
+			return fmt.Errorf("%w: %w", ErrBadEvent, err)
 		}
 		p := c.byGroup[d.AutoScalingGroupName]
 		if p == nil {

@@ -105,7 +105,7 @@ func looksLikeInstanceID(s string) bool {
 		return false
 	}
 	for _, r := range s[2:] {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
 			return false
 		}
 	}

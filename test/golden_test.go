@@ -39,7 +39,7 @@ func TestGivenCommittedConfig_ThenTemplatesMatchTheGoldenFiles(t *testing.T) {
 		path := filepath.Join("testdata", env+".template.json")
 		got := normalize(s.raw[env], committed(t)[env].Runner.MinimumSHA256, committed(t)[env].Runner.SHA256)
 		want, err := os.ReadFile(path)
-		if err != nil && !(*update && errors.Is(err, os.ErrNotExist)) {
+		if err != nil && (!*update || !errors.Is(err, os.ErrNotExist)) {
 			t.Fatalf("%v (run `make golden` to create it)", err)
 		}
 		diff := templateDiff(env, want, got)
@@ -90,7 +90,7 @@ func buildApp(t *testing.T) string {
 		}
 		appBin = filepath.Join(dir, "app")
 		if out, err := exec.Command("go", "build", "-o", appBin, "..").CombinedOutput(); err != nil {
-			appErr = fmt.Errorf("go build: %v\n%s", err, out)
+			appErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if appErr != nil {

@@ -63,7 +63,7 @@ func run(listDir, only string, baseline bool, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 
 	// Every mutant must apply before anything runs.
 	var errs []error

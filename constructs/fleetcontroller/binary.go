@@ -52,7 +52,7 @@ func BuildBinary(moduleRoot string) (string, error) {
 			return
 		}
 		_ = tmp.Close()
-		defer os.Remove(tmp.Name())
+		defer func() { _ = os.Remove(tmp.Name()) }()
 		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=",
 			"-o", tmp.Name(), BinaryPackage)
 		cmd.Dir = moduleRoot

@@ -94,7 +94,7 @@ func TestGivenAJitConfig_WhenTheInstanceBoots_ThenItVerifiesInstallsReadsDeletes
 	lastGet := r.lastIndex("aws ssm get-parameter --name " + r.jitName())
 	del := r.index("aws ssm delete-parameter --name " + r.jitName())
 	run := r.index("run.sh")
-	if del < 0 || run < 0 || !(lastGet < del && del < run) {
+	if del < 0 || run < 0 || lastGet >= del || del >= run {
 		t.Errorf("want read (%d), then delete (%d), then run.sh (%d)\n%s", lastGet, del, run, r.dump())
 	}
 	if _, err := os.Stat(r.ssmPath(r.jitName())); err == nil {

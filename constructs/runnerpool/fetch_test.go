@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,7 +119,7 @@ echo "${url}" >> '` + filepath.Join(w.dir, "urls") + `'
 	}
 	out, err := cmd.CombinedOutput()
 	status := 0
-	if exitErr, ok := err.(*exec.ExitError); ok {
+	if exitErr := (*exec.ExitError)(nil); errors.As(err, &exitErr) {
 		status = exitErr.ExitCode()
 	} else if err != nil {
 		w.t.Fatal(err)

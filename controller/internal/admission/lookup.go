@@ -160,7 +160,7 @@ func retry[T any](ctx context.Context, l Lookup, op string, retry404 bool, fn fu
 		var abuse *github.AbuseRateLimitError
 		switch {
 		case ctx.Err() != nil:
-			return zero, fmt.Errorf("%w: %s: no answer in time (%d attempts): %v", ErrUnknown, op, attempt, err)
+			return zero, fmt.Errorf("%w: %s: no answer in time (%d attempts): %w", ErrUnknown, op, attempt, err)
 		case errors.As(err, &rl):
 			wait = time.Until(rl.Rate.Reset.Time)
 		case errors.As(err, &abuse):
@@ -172,17 +172,17 @@ func retry[T any](ctx context.Context, l Lookup, op string, retry404 bool, fn fu
 		case status == http.StatusNotFound, status == http.StatusTooManyRequests, status >= 500, status == 0:
 			// 0: no response at all (connection refused, reset, timeout).
 		default:
-			return zero, fmt.Errorf("%w: %s: %v", ErrUnknown, op, err)
+			return zero, fmt.Errorf("%w: %s: %w", ErrUnknown, op, err)
 		}
 		dl, bounded := ctx.Deadline()
 		if !bounded && attempt >= unboundedAttempts {
-			return zero, fmt.Errorf("%w: %s: %d attempts: %v", ErrUnknown, op, attempt, err)
+			return zero, fmt.Errorf("%w: %s: %d attempts: %w", ErrUnknown, op, attempt, err)
 		}
 		if bounded && time.Until(dl) < wait {
-			return zero, fmt.Errorf("%w: %s: retry in %s would pass the deadline (%d attempts): %v", ErrUnknown, op, wait.Round(time.Second), attempt, err)
+			return zero, fmt.Errorf("%w: %s: retry in %s would pass the deadline (%d attempts): %w", ErrUnknown, op, wait.Round(time.Second), attempt, err)
 		}
 		if serr := sleep(ctx, wait); serr != nil {
-			return zero, fmt.Errorf("%w: %s: no answer in time (%d attempts): %v", ErrUnknown, op, attempt, err)
+			return zero, fmt.Errorf("%w: %s: no answer in time (%d attempts): %w", ErrUnknown, op, attempt, err)
 		}
 		delay = min(delay*2, maxDelay)
 	}

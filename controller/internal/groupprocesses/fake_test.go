@@ -2,7 +2,6 @@ package groupprocesses
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -87,4 +86,4 @@ func (f *fakeAutoScaling) SuspendProcesses(_ context.Context, in *autoscaling.Su
 	return &autoscaling.SuspendProcessesOutput{}, nil
 }
 
-var errThrottled = errors.New("Throttling: Rate exceeded")
+var errThrottled = &smithy.GenericAPIError{Code: "Throttling", Message: "Rate exceeded"}

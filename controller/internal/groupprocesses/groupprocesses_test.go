@@ -103,7 +103,7 @@ func TestEnsure_GivenAMissingGroup_ThenItIsAnErrorAndTheOthersAreStillFixed(t *t
 func TestEnsure_GivenAPIErrors_ThenTheyAreReturnedWithTheGroup(t *testing.T) {
 	f := &fakeAutoScaling{suspended: map[string][]string{"a": nil, "b": nil}, suspendErr: map[string]error{"a": errThrottled}}
 	drifts, err := Ensure(context.Background(), f, []Group{{"a", "standard"}, {"b", "standard"}})
-	if err == nil || !strings.Contains(err.Error(), "on a: Throttling") {
+	if err == nil || !strings.Contains(err.Error(), "on a: api error Throttling") {
 		t.Fatalf("error %v", err)
 	}
 	if drifts[0].Err == nil || drifts[1].Err != nil || !slices.Contains(f.suspended["b"], "AZRebalance") {

@@ -62,7 +62,7 @@ func (f *fakeGitHub) handler(w http.ResponseWriter, r *http.Request) {
 			per = 30
 		}
 		page := 1
-		fmt.Sscan(r.URL.Query().Get("page"), &page)
+		_, _ = fmt.Sscan(r.URL.Query().Get("page"), &page)
 		start := min((page-1)*per, len(f.releases))
 		end := min(start+per, len(f.releases))
 		if end < len(f.releases) {

@@ -37,7 +37,8 @@ func (p Publisher) Current(ctx context.Context) (r Release, ok bool, err error) 
 	if err := json.Unmarshal([]byte(aws.ToString(out.Parameter.Value)), &r); err != nil {
 		// A malformed value is replaced by the next publication; instances
 		// meanwhile fall back to the floor.
-		return Release{}, false, nil
+		return Release{}, false, nil //nolint:nilerr // malformed means "not published yet", not a failed read
+
 	}
 	return r, true, nil
 }

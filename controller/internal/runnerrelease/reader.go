@@ -106,7 +106,7 @@ func fromGitHub(rel *github.RepositoryRelease) (Release, error) {
 			Version:     version,
 			URL:         DownloadURL(version),
 			SHA256:      m[1],
-			PublishedAt: rel.GetPublishedAt().Time.UTC(),
+			PublishedAt: rel.GetPublishedAt().UTC(),
 		}, nil
 	}
 	return Release{}, fmt.Errorf("runnerrelease: %s: %w (%s)", version, ErrNoAsset, want)

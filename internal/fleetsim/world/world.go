@@ -350,7 +350,7 @@ func (w *World) LaunchInstance(group string) string {
 	g := w.Groups[group]
 	typ := ""
 	for _, t := range g.InstanceTypes {
-		if !w.ICE[t] && !(g.OnDemandPct < 100 && w.SpotICE[t]) {
+		if !w.ICE[t] && (g.OnDemandPct >= 100 || !w.SpotICE[t]) {
 			typ = t
 			break
 		}
