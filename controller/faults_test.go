@@ -482,7 +482,9 @@ func TestFaults(t *testing.T) {
 			h.demand("default", 1)
 			id := h.w.Tick()[0]
 			ev := `{"detail-type":"EC2 Instance-launch Lifecycle Action","detail":{"AutoScalingGroupName":"asg-default","EC2InstanceId":"` + id + `","LifecycleTransition":"autoscaling:EC2_INSTANCE_LAUNCHING"}}`
-			must(t, h.c.HandleEvent(context.Background(), ev) == nil && h.c.HandleEvent(context.Background(), ev) == nil, "event error")
+			first := h.c.HandleEvent(context.Background(), ev)
+			second := h.c.HandleEvent(context.Background(), ev)
+			must(t, first == nil && second == nil, "event errors %v, %v", first, second)
 			must(t, h.gh.JITs == 1 && h.w.Count("CompleteLifecycleAction") == 1, "jits %d completes %d", h.gh.JITs, h.w.Count("CompleteLifecycleAction"))
 		}},
 		{"warm_pool_entry_event_continues_hook_without_jit", func(t *testing.T, h *harness) {

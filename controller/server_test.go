@@ -210,16 +210,6 @@ func (s *scaleSetServer) scaleSetPath(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
-func (s *scaleSetServer) runner(name string) *serverRunner {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.runners[name]; r != nil {
-		c := *r
-		return &c
-	}
-	return nil
-}
-
 func (s *scaleSetServer) setRunner(name string, fn func(*serverRunner)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
