@@ -18,7 +18,7 @@ const (
 	DefaultSweepInterval     = 3 * time.Minute
 	DefaultMaxRuntimeGrace   = 15 * time.Minute
 	DefaultSpotRetry         = 60 * time.Minute
-	DefaultMetricsNamespace  = "SynapseOpsRunners"
+	DefaultMetricsNamespace  = settings.MetricsNamespaceDefault
 	// DoneGrace is how long an instance whose job completed may take to remove
 	// itself before the sweeper does it.
 	DoneGrace = 5 * time.Minute

@@ -5,24 +5,25 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/Sage-Bionetworks/synapse-ops-runners/controller/settings"
 )
 
 // Metric names. Each line is CloudWatch embedded metric format: the CloudWatch
 // agent (or Logs itself) turns it into a metric without any API call from us.
 const (
-	MetricAssignedJobs        = "AssignedJobs"
-	MetricBusyRunners         = "BusyRunners"
-	MetricIdleRunners         = "IdleRunners"
-	MetricDesiredCapacity     = "DesiredCapacity"
-	MetricQueueToStartSeconds = "QueueToStartSeconds"
-	MetricErrors              = "Errors"
-	MetricRateLimitRemaining  = "GitHubRateLimitRemaining"
-	MetricMaxRuntimeExceeded  = "MaxRuntimeExceeded"
-	MetricSpotFallback        = "SpotFallback"
-	MetricRunnersProvisioned  = "RunnersProvisioned"
-	MetricInstancesSwept      = "InstancesSwept"
-	// MetricSessionConflicts counts 409s on opening a scale set session.
-	MetricSessionConflicts = "SessionConflicts"
+	MetricAssignedJobs        = settings.MetricAssignedJobs
+	MetricBusyRunners         = settings.MetricBusyRunners
+	MetricIdleRunners         = settings.MetricIdleRunners
+	MetricDesiredCapacity     = settings.MetricDesiredCapacity
+	MetricQueueToStartSeconds = settings.MetricQueueToStartSeconds
+	MetricErrors              = settings.MetricErrors
+	MetricRateLimitRemaining  = settings.MetricRateLimitRemaining
+	MetricMaxRuntimeExceeded  = settings.MetricMaxRuntimeExceeded
+	MetricSpotFallback        = settings.MetricSpotFallback
+	MetricRunnersProvisioned  = settings.MetricRunnersProvisioned
+	MetricInstancesSwept      = settings.MetricInstancesSwept
+	MetricSessionConflicts    = settings.MetricSessionConflicts
 )
 
 // Metrics writes embedded-metric-format JSON lines. It is safe for concurrent use.

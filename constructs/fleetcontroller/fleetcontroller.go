@@ -75,7 +75,7 @@ type FleetController struct {
 
 // MetricsNamespace is the CloudWatch namespace of the controller's embedded
 // metrics; the monitoring construct's alarms read the same one.
-const MetricsNamespace = "SynapseOpsRunners"
+const MetricsNamespace = settings.MetricsNamespaceDefault
 
 // New creates the controller.
 func New(scope constructs.Construct, id string, props Props) *FleetController {

@@ -21,19 +21,18 @@ import (
 )
 
 // MetricNamespace is where the controller publishes its embedded metrics.
-const MetricNamespace = "SynapseOpsRunners"
+const MetricNamespace = settings.MetricsNamespaceDefault
 
 // Controller metric names (CloudWatch embedded metric format, dimensions Environment and Pool).
 const (
-	MetricAssignedJobs   = "AssignedJobs"
-	MetricBusyRunners    = "BusyRunners"
-	MetricIdleRunners    = "IdleRunners"
-	MetricErrors         = "Errors"
-	MetricQueueToStart   = "QueueToStartSeconds"
-	MetricRateLimit      = "GitHubRateLimitRemaining"
-	MetricMaxRuntimeHits = "MaxRuntimeExceeded"
-	// MetricAdmissionDenied counts jobs the controller refused (docs/admission.md).
-	MetricAdmissionDenied = "AdmissionDenied"
+	MetricAssignedJobs    = settings.MetricAssignedJobs
+	MetricBusyRunners     = settings.MetricBusyRunners
+	MetricIdleRunners     = settings.MetricIdleRunners
+	MetricErrors          = settings.MetricErrors
+	MetricQueueToStart    = settings.MetricQueueToStartSeconds
+	MetricRateLimit       = settings.MetricRateLimitRemaining
+	MetricMaxRuntimeHits  = settings.MetricMaxRuntimeExceeded
+	MetricAdmissionDenied = settings.MetricAdmissionDenied
 )
 
 // TopicProps configures the alarm topic.

@@ -57,6 +57,26 @@ const (
 // first two, the runner log group's metric filter the third; the stack alarms
 // on them.
 const (
+	// MetricsNamespaceDefault is the CloudWatch namespace of the controller's
+	// embedded metrics, read by the stack's alarms and dashboard.
+	MetricsNamespaceDefault = "SynapseOpsRunners"
+	// Controller metric names (embedded metric format, dimensions Environment and
+	// Pool), defined here once for the binary and the alarms.
+	MetricAssignedJobs        = "AssignedJobs"
+	MetricBusyRunners         = "BusyRunners"
+	MetricIdleRunners         = "IdleRunners"
+	MetricDesiredCapacity     = "DesiredCapacity"
+	MetricQueueToStartSeconds = "QueueToStartSeconds"
+	MetricErrors              = "Errors"
+	MetricRateLimitRemaining  = "GitHubRateLimitRemaining"
+	MetricMaxRuntimeExceeded  = "MaxRuntimeExceeded"
+	MetricSpotFallback        = "SpotFallback"
+	MetricRunnersProvisioned  = "RunnersProvisioned"
+	MetricInstancesSwept      = "InstancesSwept"
+	// MetricSessionConflicts counts 409s on opening a scale set session.
+	MetricSessionConflicts = "SessionConflicts"
+	// MetricAdmissionDenied counts jobs the controller refused (docs/admission.md).
+	MetricAdmissionDenied = "AdmissionDenied"
 	// MetricRunnerDaysBehind is how many days the runner version in use lags:
 	// the age of the oldest release newer than it (0 when it is the latest).
 	MetricRunnerDaysBehind = "RunnerDaysBehind"
